@@ -1,0 +1,654 @@
+"""The watch-window judge (runbook Phase 5): one poll's metric samples against the pre-release
+baseline and the policy's thresholds -> ok, soft breach or hard breach, with the reasons in words.
+
+Pure on purpose: no I/O, no clock, no pytest. The watch phase owns the polling loop and the
+clock; this module owns the decision, so every rule is testable with plain numbers and a
+backtest can replay a recorded window through exactly the code that decides a live one.
+
+Conventions the rest of the plugin relies on:
+
+* A *ratio* always means "how many times worse than the baseline": value / baseline for a
+  higher-is-worse metric ("up"), baseline / value for a lower-is-worse one ("down", e.g. request
+  rate dropping). So 2.0 is twice as bad whichever way the metric points.
+* A ratio within a relative 1e-9 of a threshold counts as reaching it, so 0.3 against a
+  baseline of 0.2 is a 1.5x soft breach even though the float quotient 0.3 / 0.2 is
+  1.4999999999999998.
+* Only the last poll is judged; earlier polls matter only for the rules that need history (how
+  long a metric has had no data, how many health checks failed in a row).
+* The judge never raises on numbers: NaN, -inf and negative values (counter resets) are "no
+  data"; +inf is the worst possible reading of a higher-is-worse metric (for a lower-is-worse
+  metric it is merely very high, ratio 0); a missing, negative or non-finite baseline is
+  "no baseline".
+* Floor: the effective baseline is max(baseline, floor), so a zero or tiny baseline cannot turn
+  one error into a breach. For a lower-is-worse metric the value is also raised to the floor
+  (ratio = max(baseline, floor) / max(value, floor)): movements under the floor are noise either
+  way. With floor 0, a lower-is-worse value of 0 against a positive baseline is infinitely worse.
+* No baseline: if the effective baseline (max(baseline, floor)) is 0 or unknown, a value of 0
+  is 1.0x (unchanged) and any other finite value cannot be compared and is classified OK with
+  the explanation "no baseline". Give a metric a `floor` if a rise from nothing must count.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+__all__ = [
+    "Classification",
+    "MetricReading",
+    "MetricRule",
+    "Poll",
+    "Status",
+    "WatchDecision",
+    "WatchPolicy",
+    "format_elapsed",
+    "judge",
+    "summarize",
+]
+
+_REL_TOL = 1e-9
+_DIRECTIONS = ("up", "down")
+_STATUS_RANK = {"ok": 0, "soft": 1, "hard": 2}
+
+
+class Status(enum.Enum):
+    """The watch window's verdict on one poll. Ordered: OK < SOFT < HARD."""
+
+    OK = "ok"
+    SOFT = "soft"
+    HARD = "hard"
+
+    @property
+    def rank(self) -> int:
+        return _STATUS_RANK[self.value]
+
+    @classmethod
+    def worst(cls, statuses: Iterable[Status]) -> Status:
+        """The most severe of `statuses`; OK when there are none."""
+        return max(statuses, key=lambda s: s.rank, default=cls.OK)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self.rank >= other.rank
+
+
+class Classification(enum.Enum):
+    """One metric's reading in one poll. NO_DATA is not a pass: it becomes a hard breach once
+    the metric has been silent for the policy's `no_data_after`."""
+
+    OK = "ok"
+    SOFT = "soft"
+    HARD = "hard"
+    NO_DATA = "no-data"
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    """How one metric is judged against its baseline."""
+
+    name: str
+    direction: str = "up"
+    soft: float | None = 1.5
+    hard: float | None = 2.0
+    floor: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"metric rule name must be a non-empty string, got {self.name!r}")
+        where = f"metric rule {self.name!r}"
+        if self.direction not in _DIRECTIONS:
+            raise ValueError(
+                f"{where}: direction must be 'up' (higher is worse) or 'down' (lower is worse),"
+                f" got {self.direction!r}"
+            )
+        for label in ("soft", "hard"):
+            factor = getattr(self, label)
+            if factor is None:
+                continue
+            if not _is_real(factor) or not factor > 1:
+                raise ValueError(
+                    f"{where}: {label} factor must be a number greater than 1 (a multiple of the"
+                    f" baseline) or None to disable it, got {factor!r}"
+                )
+        if self.soft is not None and self.hard is not None and not self.soft < self.hard:
+            raise ValueError(
+                f"{where}: soft factor ({self.soft!r}) must be below the hard factor ({self.hard!r})"
+            )
+        if not _is_real(self.floor) or not math.isfinite(self.floor) or self.floor < 0:
+            raise ValueError(
+                f"{where}: floor must be a finite number >= 0 (the smallest baseline the metric is"
+                f" compared with), got {self.floor!r}"
+            )
+
+
+@dataclass(frozen=True)
+class WatchPolicy:
+    """Every threshold the judge uses. Built from release.yaml by the config layer."""
+
+    rules: tuple[MetricRule, ...]
+    no_data_after: float = 180.0
+    min_requests: float = 0.0
+    health_failures_hard: int = 2
+
+    def __post_init__(self) -> None:
+        try:
+            rules = tuple(self.rules)
+        except TypeError:
+            raise ValueError(f"watch policy: rules must be a sequence of MetricRule, got {self.rules!r}") from None
+        object.__setattr__(self, "rules", rules)
+        seen: set[str] = set()
+        for rule in rules:
+            if not isinstance(rule, MetricRule):
+                raise ValueError(f"watch policy: every rule must be a MetricRule, got {rule!r}")
+            if rule.name in seen:
+                raise ValueError(f"watch policy: metric {rule.name!r} has more than one rule")
+            seen.add(rule.name)
+        if not _is_real(self.no_data_after) or math.isnan(self.no_data_after) or self.no_data_after < 0:
+            raise ValueError(
+                "watch policy: no_data_after must be a number of seconds >= 0 (math.inf disables"
+                f" the no-data breach), got {self.no_data_after!r}"
+            )
+        if not _is_real(self.min_requests) or not math.isfinite(self.min_requests) or self.min_requests < 0:
+            raise ValueError(
+                f"watch policy: min_requests must be a finite number >= 0, got {self.min_requests!r}"
+            )
+        if (
+            not isinstance(self.health_failures_hard, int)
+            or isinstance(self.health_failures_hard, bool)
+            or self.health_failures_hard < 1
+        ):
+            raise ValueError(
+                "watch policy: health_failures_hard must be a whole number >= 1 (consecutive failed"
+                f" health checks that make a hard breach), got {self.health_failures_hard!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Poll:
+    """One interval of the watch window, as the metrics provider and health check saw it."""
+
+    elapsed: float
+    values: Mapping[str, float | None]
+    requests: float | None = None
+    health_ok: bool | None = None
+
+
+@dataclass(frozen=True)
+class MetricReading:
+    """One metric in the judged poll, with the arithmetic that classified it."""
+
+    metric: str
+    value: float | None
+    baseline: float | None
+    effective_baseline: float | None
+    ratio: float | None
+    classification: Classification
+    threshold: float | None
+    explanation: str
+    # For NO_DATA readings: the T+ (seconds) since which the metric has had no usable sample
+    # (0.0 when it never had one). None otherwise.
+    no_data_since: float | None = None
+
+
+@dataclass(frozen=True)
+class WatchDecision:
+    status: Status
+    readings: tuple[MetricReading, ...]
+    reasons: tuple[str, ...]
+    trigger: str | None
+    # T+ (seconds) of the judged poll; None when there was no poll.
+    elapsed: float | None = None
+    # Health checks failed in a row up to the judged poll (polls without a check are skipped).
+    health_failures: int = 0
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def _as_float(x: object) -> float | None:
+    if x is None:
+        return None
+    try:
+        return float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _fmt_duration(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "?"
+    if seconds < 0:
+        return "-" + _fmt_duration(-seconds)
+    if math.isinf(seconds):
+        return "inf"
+    whole = int(math.floor(seconds + 0.5))
+    if whole < 60:
+        return f"{whole}s"
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes}m" if rest == 0 else f"{minutes}m{rest}s"
+
+
+def format_elapsed(seconds: float) -> str:
+    """T+ notation of the runbook: T+45s, T+7m, T+7m30s (minutes never roll into hours)."""
+    s = _as_float(seconds)
+    if s is None or math.isnan(s):
+        return "T+?"
+    if s < 0:
+        return "T-" + _fmt_duration(-s)
+    return "T+" + _fmt_duration(s)
+
+
+def _fmt_num(x: float | None) -> str:
+    if x is None:
+        return "none"
+    return f"{x:.6g}"
+
+
+def _fmt_factor(t: float) -> str:
+    if math.isfinite(t) and t == int(t):
+        return f"{t:.1f}x"
+    return f"{t:g}x"
+
+
+def _fmt_ratio(r: float, below: float | None = None) -> str:
+    """Two decimals ("1.02"), one when the second is zero ("31.0"); more when rounding would
+    make a ratio that stayed under `below` print as reaching it (1.499 -> "1.499", not "1.5")."""
+    if math.isinf(r):
+        return "inf"
+    if r >= 1e6:
+        return f"{r:.3g}"
+    for decimals in range(2, 13):
+        text = f"{r:.{decimals}f}"
+        if below is None or float(text) < below:
+            break
+    else:
+        return repr(r)
+    if decimals == 2 and text.endswith("0"):
+        text = text[:-1]
+    return text
+
+
+# --- one metric ------------------------------------------------------------------------------
+
+
+def _lookup(mapping: Any, key: str) -> Any:
+    if mapping is None:
+        return None
+    try:
+        return mapping.get(key)
+    except Exception:
+        return None
+
+
+def _sample(raw: object) -> tuple[float | None, str | None]:
+    """(usable value, None) or (None, why it is no data)."""
+    if raw is None:
+        return None, "no sample"
+    value = _as_float(raw)
+    if value is None:
+        return None, f"value {raw!r} is not a number"
+    if math.isnan(value):
+        return None, "value is NaN"
+    if value < 0:
+        if math.isinf(value):
+            return None, "value is -inf"
+        return None, f"value {_fmt_num(value)} is negative (a counter reset?)"
+    return value + 0.0, None  # + 0.0 turns -0.0 into 0.0
+
+
+def _clean_baseline(raw: object) -> float | None:
+    value = _as_float(raw)
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return value + 0.0
+
+
+def _effective_baseline(baseline: float | None, floor: float) -> float | None:
+    if baseline is None:
+        return floor if floor > 0 else None
+    return max(baseline, floor)
+
+
+def _requests(poll: Poll) -> float | None:
+    r = _as_float(poll.requests)
+    if r is None or math.isnan(r) or r < 0:
+        return None  # unknown (or a reset counter): min_requests does not apply
+    return r
+
+
+def _low_traffic(policy: WatchPolicy, rule: MetricRule, poll: Poll) -> bool:
+    if rule.direction != "up":
+        return False  # a lower-is-worse metric is exactly what low traffic shows up in
+    requests = _requests(poll)
+    return requests is not None and requests < policy.min_requests
+
+
+def _has_data(policy: WatchPolicy, rule: MetricRule, poll: Poll) -> bool:
+    value, _ = _sample(_lookup(poll.values, rule.name))
+    return value is not None and not _low_traffic(policy, rule, poll)
+
+
+def _elapsed(poll: Poll) -> float:
+    e = _as_float(poll.elapsed)
+    return math.nan if e is None else e
+
+
+def _ratio(rule: MetricRule, value: float, eb: float | None) -> float | None:
+    """How many times worse than the baseline; None when there is nothing to compare with."""
+    if rule.direction == "up":
+        if math.isinf(value):
+            return math.inf
+        if not eb:
+            return 1.0 if value == 0 else None
+        return value / eb
+    if eb is None:
+        return None
+    # The floor is a noise level for both sides: a lower-is-worse value under it counts as the
+    # floor, or a floor would *create* breaches (baseline 0.5/s, floor 1/s, value 0.5/s -> 2x).
+    value = max(value, rule.floor)
+    if value == 0:
+        return 1.0 if eb == 0 else math.inf
+    return eb / value
+
+
+def _reaches(ratio: float, factor: float | None) -> bool:
+    return factor is not None and ratio >= factor * (1 - _REL_TOL)
+
+
+def _classify(rule: MetricRule, ratio: float | None) -> tuple[Classification, float | None]:
+    nearest = rule.soft if rule.soft is not None else rule.hard
+    if ratio is None or ratio <= 1.0:
+        # No worse than the baseline never breaches, however close to 1 a factor is set (the
+        # rounding tolerance below must not turn "unchanged" into a breach).
+        return Classification.OK, nearest
+    if _reaches(ratio, rule.hard):
+        return Classification.HARD, rule.hard
+    if _reaches(ratio, rule.soft):
+        return Classification.SOFT, rule.soft
+    return Classification.OK, nearest
+
+
+def _baseline_words(rule: MetricRule, baseline: float | None, eb: float | None) -> str:
+    if eb is None:
+        return "no baseline"
+    if baseline is None or baseline < rule.floor:
+        return f"the floor {_fmt_num(rule.floor)} (baseline {_fmt_num(baseline)})"
+    if rule.floor > 0:
+        return f"the baseline {_fmt_num(baseline)} (floor {_fmt_num(rule.floor)})"
+    return f"the baseline {_fmt_num(baseline)}"
+
+
+def _verdict_words(rule: MetricRule, classification: Classification) -> str:
+    if classification is Classification.HARD:
+        return f"hard at {_fmt_factor(rule.hard)}"  # type: ignore[arg-type]
+    if classification is Classification.SOFT:
+        hard = f", hard at {_fmt_factor(rule.hard)}" if rule.hard is not None else ", never hard"
+        return f"soft at {_fmt_factor(rule.soft)}{hard}"  # type: ignore[arg-type]
+    if rule.soft is not None:
+        return f"ok below soft {_fmt_factor(rule.soft)}"
+    if rule.hard is not None:
+        return f"ok below hard {_fmt_factor(rule.hard)}"
+    return "ok (no thresholds: recorded only)"
+
+
+def _unreached(rule: MetricRule, classification: Classification) -> float | None:
+    if classification is Classification.SOFT:
+        return rule.hard
+    if classification is Classification.OK:
+        return rule.soft if rule.soft is not None else rule.hard
+    return None
+
+
+@dataclass(frozen=True)
+class _Finding:
+    status: Status
+    reason: str
+    trigger: str
+
+
+def _judge_value(
+    rule: MetricRule, value: float, baseline: float | None, eb: float | None, at: str
+) -> tuple[MetricReading, _Finding | None]:
+    ratio = _ratio(rule, value, eb)
+    classification, threshold = _classify(rule, ratio)
+    name = rule.name
+    if ratio is None:
+        explanation = (
+            f"{name} {_fmt_num(value)} has no baseline to compare with"
+            f" (baseline {_fmt_num(baseline)}, no floor); not judged"
+        )
+    else:
+        shown = _fmt_ratio(ratio, _unreached(rule, classification))
+        where = _baseline_words(rule, baseline, eb)
+        if eb is None:
+            size = "unchanged (1.0x): 0 with no baseline"
+        elif math.isinf(ratio):
+            size = f"infinitely worse than {where}"
+        elif rule.direction == "up":
+            size = f"{shown}x {where}"
+        elif value < rule.floor:
+            size = f"{shown}x below {where}, counting the value as the floor"
+        else:
+            size = f"{shown}x below {where}"
+        explanation = f"{name} {_fmt_num(value)} is {size}; {_verdict_words(rule, classification)}"
+    reading = MetricReading(
+        metric=name,
+        value=value,
+        baseline=baseline,
+        effective_baseline=eb,
+        ratio=ratio,
+        classification=classification,
+        threshold=threshold,
+        explanation=explanation,
+    )
+    if classification not in (Classification.SOFT, Classification.HARD):
+        return reading, None
+    status = Status(classification.value)
+    assert ratio is not None
+    if math.isinf(ratio):
+        trigger = (
+            f"{name} breached baseline without bound (value {_fmt_num(value)},"
+            f" baseline {_fmt_num(eb)}) at {at}"
+        )
+    else:
+        below = "" if rule.direction == "up" else " below"
+        trigger = f"{name} breached {_fmt_ratio(ratio)}x{below} baseline at {at}"
+    return reading, _Finding(status, f"{status.value} breach at {at}: {explanation}", trigger)
+
+
+def _judge_no_data(
+    policy: WatchPolicy,
+    rule: MetricRule,
+    polls: Sequence[Poll],
+    value: float | None,
+    why: str,
+    baseline: float | None,
+    eb: float | None,
+) -> tuple[MetricReading, _Finding | None]:
+    last = polls[-1]
+    since = 0.0
+    for poll in reversed(polls[:-1]):
+        if _has_data(policy, rule, poll):
+            since = _elapsed(poll)
+            break
+    gap = _elapsed(last) - since
+    breached = gap >= policy.no_data_after  # False for a NaN gap
+    name = rule.name
+    if math.isinf(policy.no_data_after):
+        limit = "no-data breach disabled"
+    else:
+        limit = f"hard after {_fmt_duration(policy.no_data_after)} without samples"
+    explanation = (
+        f"{name} has no data ({why}); none since {format_elapsed(since)},"
+        f" {_fmt_duration(gap)} so far, {limit}"
+    )
+    reading = MetricReading(
+        metric=name,
+        value=value,
+        baseline=baseline,
+        effective_baseline=eb,
+        ratio=None,
+        classification=Classification.NO_DATA,
+        threshold=None,
+        explanation=explanation,
+        no_data_since=since,
+    )
+    if not breached:
+        return reading, None
+    cause = f"; {why}" if value is not None else ""
+    trigger = (
+        f"no data for {name} since {format_elapsed(since)} ({_fmt_duration(gap)} without"
+        f" samples{cause}): observability is itself broken"
+    )
+    return reading, _Finding(Status.HARD, f"hard breach at {format_elapsed(_elapsed(last))}: {trigger}", trigger)
+
+
+def _judge_metric(
+    policy: WatchPolicy, rule: MetricRule, raw_baseline: object, polls: Sequence[Poll]
+) -> tuple[MetricReading, _Finding | None]:
+    last = polls[-1]
+    baseline = _clean_baseline(raw_baseline)
+    eb = _effective_baseline(baseline, rule.floor)
+    value, why = _sample(_lookup(last.values, rule.name))
+    if value is None:
+        return _judge_no_data(policy, rule, polls, None, why or "no sample", baseline, eb)
+    if _low_traffic(policy, rule, last):
+        why = (
+            f"too little traffic: {_fmt_num(_requests(last))} requests,"
+            f" below min_requests {_fmt_num(policy.min_requests)}"
+        )
+        return _judge_no_data(policy, rule, polls, value, why, baseline, eb)
+    return _judge_value(rule, value, baseline, eb, format_elapsed(_elapsed(last)))
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+def _health_ok(poll: Poll) -> bool | None:
+    if poll.health_ok is None:
+        return None
+    try:
+        return bool(poll.health_ok)
+    except Exception:
+        return None
+
+
+def _health_streak(polls: Sequence[Poll]) -> tuple[int, float]:
+    """Failed health checks in a row, newest first, skipping polls where no check ran; and the
+    T+ of the newest failure."""
+    streak = 0
+    newest_failure = math.nan
+    for poll in reversed(polls):
+        ok = _health_ok(poll)
+        if ok is None:
+            continue
+        if ok:
+            break
+        if streak == 0:
+            newest_failure = _elapsed(poll)
+        streak += 1
+    return streak, newest_failure
+
+
+def _judge_health(policy: WatchPolicy, streak: int, failed_at: float, at: str) -> _Finding | None:
+    if streak == 0:
+        return None
+    n = policy.health_failures_hard
+    when = format_elapsed(failed_at)
+    if streak >= n:
+        runs = "once" if streak == 1 else f"{streak} intervals in a row"
+        trigger = f"health check failed {runs} at {when}"
+        return _Finding(Status.HARD, f"hard breach at {at}: {trigger} (hard at {n} in a row)", trigger)
+    runs = "once (a single-interval blip)" if streak == 1 else f"{streak} intervals in a row"
+    reason = f"soft breach at {at}: health check failed {runs} at {when}; hard at {n} in a row"
+    return _Finding(Status.SOFT, reason, f"health check failed {runs} at {when}")
+
+
+# --- the judge -------------------------------------------------------------------------------
+
+
+def judge(
+    policy: WatchPolicy, baseline: Mapping[str, float | None], polls: Sequence[Poll]
+) -> WatchDecision:
+    """Judge the LAST poll in `polls`, using the earlier ones only for the rules that need
+    history (no-data duration, consecutive health failures).
+
+    Findings are ordered metric breaches (in `policy.rules` order), then no-data breaches (same
+    order), then health; `trigger` is the first hard one, worded for the rollback verdict.
+    """
+    polls = tuple(polls)
+    if not polls:
+        return WatchDecision(status=Status.OK, readings=(), reasons=(), trigger=None)
+    at = format_elapsed(_elapsed(polls[-1]))
+    readings: list[MetricReading] = []
+    metric_findings: list[_Finding] = []
+    no_data_findings: list[_Finding] = []
+    for rule in policy.rules:
+        reading, finding = _judge_metric(policy, rule, _lookup(baseline, rule.name), polls)
+        readings.append(reading)
+        if finding is not None:
+            if reading.classification is Classification.NO_DATA:
+                no_data_findings.append(finding)
+            else:
+                metric_findings.append(finding)
+    streak, failed_at = _health_streak(polls)
+    health = _judge_health(policy, streak, failed_at, at)
+    findings = metric_findings + no_data_findings + ([health] if health else [])
+    status = Status.worst(f.status for f in findings)
+    trigger = next((f.trigger for f in findings if f.status is Status.HARD), None)
+    return WatchDecision(
+        status=status,
+        readings=tuple(readings),
+        reasons=tuple(f.reason for f in findings),
+        trigger=trigger,
+        elapsed=_elapsed(polls[-1]),
+        health_failures=streak,
+    )
+
+
+def summarize(decision: WatchDecision) -> str:
+    """One line for the terminal while the window runs, e.g.
+    "error_rate 1.02x · p99_latency 0.97x · status ok". Ratios are "times worse than baseline"
+    for every metric, lower-is-worse ones included."""
+    parts = []
+    for r in decision.readings:
+        if r.classification is Classification.NO_DATA:
+            parts.append(f"{r.metric} no data")
+        elif r.ratio is None:
+            parts.append(f"{r.metric} no baseline")
+        else:
+            mark = (
+                f" {r.classification.value}"
+                if r.classification in (Classification.SOFT, Classification.HARD)
+                else ""
+            )
+            below = r.threshold if r.classification is Classification.OK else None
+            shown = "∞" if math.isinf(r.ratio) else _fmt_ratio(r.ratio, below)
+            parts.append(f"{r.metric} {shown}x{mark}")
+    if decision.health_failures:
+        parts.append(f"health failed x{decision.health_failures}")
+    parts.append(f"status {decision.status.value}")
+    return " · ".join(parts)

@@ -1,0 +1,205 @@
+"""Secret redaction for everything a release writes down.
+
+A deploy log ends up in a Markdown report that is committed, attached to tickets and pasted into
+chats, so any value that might be a credential is replaced by ``***`` before a line leaves the
+process that read it. Redaction is literal (no guessing from the shape of a string): the values
+come from the ``.env`` file and from environment variables whose *names* look secret.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping
+
+__all__ = ["MASK", "SECRET_NAME_PATTERN", "Redactor", "looks_secret"]
+
+MASK = "***"
+
+# Name parts (split on "_", "-", ".") that mark a variable as secret. Whole parts only, so that
+# MONKEY, KEYBOARD, AUTHOR or SESSIONS_DIR's neighbours like PASSAGE are not caught; the few
+# compounds people write without a separator (APIKEY, AUTHTOKEN, CLIENTSECRET) are matched by
+# the unambiguous substrings below.
+_SECRET_PARTS = (
+    "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD", "PASSWORDS", "PASSWD", "PASS", "PWD",
+    "PASSPHRASE", "KEY", "KEYS", "APIKEY", "CREDENTIAL", "CREDENTIALS", "CREDS", "AUTH",
+    "PRIVATE", "COOKIE", "COOKIES", "SESSION", "DSN", "CERT", "CERTS", "CERTIFICATE", "SALT",
+    "SIGNATURE", "JWT", "BEARER", "OTP", "PIN",
+)
+_SECRET_SUBSTRINGS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "APIKEY", "PRIVATEKEY")
+# Variables every desktop or CI shell has whose names contain a secret-looking part but whose
+# values are ordinary words ("user", "x11", a socket path): redacting them would blank out
+# common words all over the log.
+_NOT_SECRET = r"(?:PWD|OLDPWD|XDG_\w*|DBUS_SESSION_BUS_ADDRESS|SSH_AUTH_SOCK|SESSION_MANAGER|GPG_AGENT_INFO)"
+
+SECRET_NAME_PATTERN = re.compile(
+    rf"^(?!{_NOT_SECRET}$)"
+    rf"(?:.*(?:{'|'.join(_SECRET_SUBSTRINGS)}).*"
+    rf"|(?:.*[_.-])?(?:{'|'.join(_SECRET_PARTS)})(?:[_.-].*)?)$",
+    re.IGNORECASE | re.DOTALL,
+)
+"""Matches environment variable names whose values should be treated as secrets."""
+
+# Values too common to be a secret: redacting "true" would blank out every "true" in the log,
+# and a value that is a common word protects nothing by being hidden.
+_TRIVIAL_VALUES = frozenset({"true", "false", "none", "null", "yes", "no", "on", "off"})
+
+
+def looks_secret(name: str) -> bool:
+    """Whether an environment variable called `name` probably holds a secret."""
+    return SECRET_NAME_PATTERN.match(name) is not None
+
+
+class Redactor:
+    """Replaces every occurrence of known secret values with ``***``.
+
+    All secrets are compiled into one regular expression shaped as a prefix tree, so the cost per
+    character of text hardly grows with the number of secrets. Occurrences are found at every
+    position, and overlapping or adjacent ones are merged, so a secret that overlaps another
+    cannot leave a fragment of itself behind.
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), min_length: int = 4) -> None:
+        if min_length < 1:
+            raise ValueError(f"min_length must be at least 1, got {min_length}")
+        self._min_length = min_length
+        found: set[str] = set()
+        for secret in secrets:
+            found.update(self._variants(secret))
+        self._secrets = frozenset(found)
+        self._longest = max((len(s) for s in found), default=0)
+        if found:
+            body = _prefix_tree_regex(found)
+            self._pattern: re.Pattern[str] | None = re.compile(body)
+            self._starts: re.Pattern[str] | None = re.compile(f"(?=({body}))")
+        else:
+            self._pattern = self._starts = None
+
+    def _variants(self, secret: str) -> set[str]:
+        """The forms of `secret` that can show up in a line of output."""
+        if not isinstance(secret, str):
+            raise TypeError(f"secrets must be strings, got {type(secret).__name__}")
+        pieces = {secret, secret.strip()}
+        # Output is redacted line by line: a multi-line value (a PEM key) is hidden line by line.
+        pieces.update(part.strip() for part in secret.splitlines())
+        pieces = {
+            p for p in pieces
+            if len(p.strip()) >= self._min_length and "\n" not in p
+            and p.strip().lower() not in _TRIVIAL_VALUES
+        }
+        # URLs and form bodies carry secrets percent-encoded.
+        encoded: set[str] = set()
+        for p in pieces:
+            try:
+                encoded.add(urllib.parse.quote(p, safe=""))
+                encoded.add(urllib.parse.quote_plus(p, safe=""))
+            except UnicodeEncodeError:  # a lone surrogate (os.environ's undecodable bytes)
+                pass
+        return pieces | encoded
+
+    @classmethod
+    def from_environment(
+        cls, env_file_values: Mapping[str, str], environ: Mapping[str, str], min_length: int = 4
+    ) -> Redactor:
+        """Every value of the ``.env`` file, plus the values of secret-looking names in `environ`.
+
+        All ``.env`` values count, not only the secret-looking ones: the file exists to hold the
+        deploy's credentials and a name like ``DATABASE_URL`` hides a password in the middle."""
+        secrets = list(env_file_values.values())
+        secrets.extend(value for name, value in environ.items() if looks_secret(name))
+        return cls(secrets, min_length=min_length)
+
+    @property
+    def longest(self) -> int:
+        """Length of the longest secret (0 when there is none)."""
+        return self._longest
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def __len__(self) -> int:
+        return len(self._secrets)
+
+    def __repr__(self) -> str:
+        # Never the values: a repr ends up in assertion messages and tracebacks.
+        return f"<Redactor: {len(self._secrets)} secret forms>"
+
+    def _spans(self, text: str, pos: int = 0) -> Iterable[tuple[int, int]]:
+        """Merged (start, end) ranges of text covered by secrets, from `pos` on, in order."""
+        assert self._starts is not None
+        start = end = -1
+        for match in self._starts.finditer(text, pos):
+            s = match.start()
+            e = s + len(match.group(1))
+            if s <= end:
+                end = max(end, e)
+                continue
+            if end > start:
+                yield start, end
+            start, end = s, e
+        if end > start:
+            yield start, end
+
+    def contains_secret(self, text: str) -> bool:
+        return self._pattern is not None and self._pattern.search(text) is not None
+
+    def redact(self, text: str) -> str:
+        """`text` with every occurrence of every secret replaced by ``***``."""
+        if self._pattern is None or self._pattern.search(text) is None:
+            return text
+        out: list[str] = []
+        last = 0
+        for start, end in self._spans(text):
+            out.append(text[last:start])
+            out.append(MASK)
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
+    def safe_cut(self, text: str, at: int) -> int:
+        """The first index >= `at` where `text` can be split without splitting a secret.
+
+        Used to break an over-long line into pieces that are each redacted on their own. The
+        answer is final only if ``len(text) >= result + longest``: past that, a secret could
+        still be arriving."""
+        if self._starts is None or at <= 0:
+            return at
+        cut = at
+        for start, end in self._spans(text, max(0, at - self._longest + 1)):
+            if start >= cut:
+                break
+            cut = max(cut, end)
+        return cut
+
+
+def _prefix_tree_regex(words: Iterable[str]) -> str:
+    """A regex matching any of `words`, built as a prefix tree so that matching at a position
+    follows one path instead of trying each word. At every node the longer continuation is tried
+    before stopping, so the match at a position is the longest word starting there."""
+    root: dict[str, dict] = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, dict]) -> str:
+        # Iterative along single-child chains so a 4 kB PEM line does not recurse 4000 deep.
+        parts: list[str] = []
+        while True:
+            children = sorted(ch for ch in node if ch)
+            ends_here = "" in node
+            if len(children) == 1 and not ends_here:
+                parts.append(re.escape(children[0]))
+                node = node[children[0]]
+                continue
+            if not children:
+                return "".join(parts)
+            branches = [re.escape(ch) + build(node[ch]) for ch in children]
+            group = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+            if len(branches) == 1 and ends_here:
+                group = f"(?:{group})"
+            parts.append(group + ("?" if ends_here else ""))
+            return "".join(parts)
+
+    return build(root)

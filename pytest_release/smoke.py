@@ -1,0 +1,106 @@
+"""Smoke cases: each configured endpoint called once against the version now serving.
+
+Cases run concurrently (the phase has a budget of minutes, an endpoint catalogue can be long);
+each pytest item then reports its own case, so every case is its own result everywhere."""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import requests
+
+from .config import SmokeEndpoint
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    name: str
+    method: str
+    path: str
+    ok: bool
+    status: int | None
+    elapsed: float
+    problem: str | None
+
+
+def run_case(session: requests.Session, base_url: str, endpoint: SmokeEndpoint, timeout: float) -> SmokeResult:
+    url = base_url.rstrip("/") + endpoint.path
+    started = time.monotonic()
+
+    def result(ok: bool, status: int | None, problem: str | None) -> SmokeResult:
+        return SmokeResult(endpoint.name, endpoint.method, endpoint.path, ok, status, time.monotonic() - started, problem)
+
+    try:
+        response = session.request(
+            endpoint.method, url, json=endpoint.json, headers=dict(endpoint.headers), timeout=timeout,
+            allow_redirects=False,
+        )
+    except requests.Timeout:
+        return result(False, None, f"no answer within {timeout:g}s")
+    except requests.RequestException as exc:
+        return result(False, None, f"request failed: {type(exc).__name__}: {exc}")
+    if response.status_code != endpoint.status:
+        return result(False, response.status_code, f"expected status {endpoint.status}, got {response.status_code}")
+    if endpoint.expect_fields:
+        try:
+            body = response.json()
+        except ValueError:
+            return result(False, response.status_code, "expected a JSON answer")
+        missing = [f for f in endpoint.expect_fields if not _has_field(body, f)]
+        if missing:
+            return result(False, response.status_code, f"JSON answer lacks {', '.join(missing)}")
+    return result(True, response.status_code, None)
+
+
+def _has_field(body: object, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(body, dict) or part not in body:
+            return False
+        body = body[part]
+    return True
+
+
+class SmokeRunner:
+    """Starts every case on first demand, hands each result to the item that asks for it."""
+
+    def __init__(self, base_url: str, endpoints: Sequence[SmokeEndpoint], *, concurrency: int, request_timeout: float) -> None:
+        self.base_url = base_url
+        self.endpoints = {e.name: e for e in endpoints}
+        self.concurrency = concurrency
+        self.request_timeout = request_timeout
+        self._pool: futures.ThreadPoolExecutor | None = None
+        self._futures: dict[str, futures.Future[SmokeResult]] = {}
+        self._session = requests.Session()
+
+    def start(self) -> None:
+        if self._pool is not None:
+            return
+        self._pool = futures.ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="smoke")
+        for name, endpoint in self.endpoints.items():
+            self._futures[name] = self._pool.submit(run_case, self._session, self.base_url, endpoint, self.request_timeout)
+
+    def result(self, name: str, timeout: float | None = None) -> SmokeResult:
+        self.start()
+        return self._futures[name].result(timeout=timeout)
+
+    def run_all(self, timeout: float | None = None) -> list[SmokeResult]:
+        """Every case (used to verify a rollback, where one verdict covers them all)."""
+        self.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        results = []
+        for name, future in self._futures.items():
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                results.append(future.result(timeout=remaining))
+            except futures.TimeoutError:
+                endpoint = self.endpoints[name]
+                results.append(SmokeResult(name, endpoint.method, endpoint.path, False, None, timeout or 0.0, "smoke budget exhausted"))
+        return results
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._session.close()

@@ -1,0 +1,365 @@
+"""The Prometheus provider against a real Prometheus holding backfilled, deterministic traffic,
+and against a tiny local HTTP server where the test needs to see what was sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+from pytest_release.metrics import MetricsUnavailable
+from pytest_release.metrics.prometheus import MetricsQueryError, PrometheusProvider, instant_value
+from pytest_release.metrics.promql import STANDARD_METRICS, MetricNames, default_queries, render, window_literal
+from pytest_release.metrics.scrape import histogram_quantile
+from tests.support.prometheus_server import (
+    DEFAULT_BUCKETS,
+    PrometheusFactory,
+    PrometheusServer,
+    free_port,
+    p99_shape,
+    scenario_openmetrics,
+)
+
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+MINUTES = 20
+BASE_P99 = 0.2
+
+
+def at(minute: float) -> dt.datetime:
+    return START + dt.timedelta(minutes=minute)
+
+
+def queries(selector: str) -> dict[str, str]:
+    return default_queries(MetricNames(selector=selector))
+
+
+@pytest.fixture(scope="module")
+def scenario_server(module_prometheus_factory: PrometheusFactory) -> PrometheusServer:
+    """One Prometheus, three services: `demo` (10 rps; p99 1.7x from minute 5; 30% errors from
+    minute 7), `late` (no samples for the first 4 minutes), `lazy` (clean, and its 5xx series
+    was never created)."""
+    demo = scenario_openmetrics(
+        START, MINUTES, rps=10,
+        error_ratio_at=lambda m: 0.3 if m >= 7 else 0.0,
+        latency_at=lambda m: BASE_P99 * 1.7 if m >= 5 else BASE_P99,
+        cpu_at=lambda m: 0.25,
+    )
+    late = scenario_openmetrics(START, MINUTES, rps=4, job="late", present_at=lambda m: m >= 4)
+    lazy = scenario_openmetrics(START, MINUTES, rps=2, job="lazy", error_series_from_start=False)
+    return module_prometheus_factory(backfill=[demo, late, lazy])
+
+
+@pytest.fixture
+def demo(scenario_server: PrometheusServer) -> Iterator[PrometheusProvider]:
+    with PrometheusProvider(scenario_server.url, queries('job="demo"'), timeout=5) as provider:
+        yield provider
+
+
+def test_clean_period_reads_the_scenario(demo: PrometheusProvider) -> None:
+    values = demo.sample(at(4), 60)
+    assert list(values) == list(STANDARD_METRICS)
+    assert values["error_rate"] == 0.0
+    assert values["request_rate"] == pytest.approx(10.0)
+    assert values["requests"] == pytest.approx(600.0)
+    assert values["p99_latency"] == pytest.approx(BASE_P99)
+    assert values["saturation"] == pytest.approx(0.25)
+    assert demo.last_error is None
+
+
+def test_degraded_periods(demo: PrometheusProvider) -> None:
+    slow = demo.sample(at(6), 60)
+    assert slow["p99_latency"] == pytest.approx(BASE_P99 * 1.7)
+    assert slow["error_rate"] == 0.0
+
+    failing = demo.sample(at(9), 60)
+    assert failing["error_rate"] == pytest.approx(0.3)
+    assert failing["request_rate"] == pytest.approx(10.0)
+
+
+def test_window_is_rendered_into_the_queries(demo: PrometheusProvider) -> None:
+    # A 5-minute window ending at 9:00 holds 2 errored minutes out of 5.
+    assert demo.sample(at(9), 300)["error_rate"] == pytest.approx(0.3 * 2 / 5)
+    assert demo.sample(at(9), 300)["requests"] == pytest.approx(3000.0)
+
+
+def test_past_the_data_is_none(demo: PrometheusProvider) -> None:
+    assert demo.sample(at(MINUTES + 6), 60) == dict.fromkeys(STANDARD_METRICS)
+    assert demo.last_error is None  # no data is not an error
+
+
+def test_no_samples_yet_is_none_then_data(scenario_server: PrometheusServer) -> None:
+    with PrometheusProvider(scenario_server.url, queries('job="late"')) as late:
+        assert late.sample(at(3), 60) == dict.fromkeys(STANDARD_METRICS)
+        assert late.sample(at(6), 60)["request_rate"] == pytest.approx(4.0)
+
+
+def test_missing_error_series_reads_as_zero_errors(scenario_server: PrometheusServer) -> None:
+    with PrometheusProvider(scenario_server.url, queries('job="lazy"')) as lazy:
+        assert scenario_server.query('http_requests_total{job="lazy",status="500"}', at(10))["data"]["result"] == []
+        assert lazy.sample(at(10), 60)["error_rate"] == 0.0
+
+
+def test_several_series_give_the_worst_and_scalars_and_nan(scenario_server: PrometheusServer) -> None:
+    custom = {
+        "per_status": 'sum by (status) (rate(http_requests_total{job="demo"}[$window]))',
+        "scalar": 'scalar(sum(rate(http_requests_total{job="demo"}[$window])))',
+        "nan": "vector(0) / vector(0)",
+        "empty": 'rate(no_such_metric{job="demo"}[$window])',
+    }
+    with PrometheusProvider(scenario_server.url, custom) as provider:
+        values = provider.sample(at(9), 60)
+    assert values["per_status"] == pytest.approx(7.0)  # 200s: 10 * 0.7, worse than 3 for 500s
+    assert values["scalar"] == pytest.approx(10.0)
+    assert values["nan"] is None
+    assert values["empty"] is None
+
+
+def test_range_sampling(demo: PrometheusProvider) -> None:
+    series = demo.sample_range(at(2), at(10), step=60, window=60)
+    assert set(series) == set(STANDARD_METRICS)
+    errors = series["error_rate"]
+    assert [t for t, _ in errors] == [at(m).timestamp() for m in range(2, 11)]
+    assert [v for _, v in errors] == pytest.approx([0.0] * 6 + [0.3] * 3)
+    p99 = dict(series["p99_latency"])
+    assert p99[at(4).timestamp()] == pytest.approx(BASE_P99)
+    assert p99[at(7).timestamp()] == pytest.approx(BASE_P99 * 1.7)
+    tail = demo.sample_range(at(MINUTES - 1), at(MINUTES + 2), step=60, window=60)["request_rate"]
+    assert [v for _, v in tail] == [pytest.approx(10.0), pytest.approx(10.0), None, None]
+
+
+def test_generated_histograms_agree_with_prometheus_and_ours(scenario_server: PrometheusServer) -> None:
+    """The generator's shapes, our histogram_quantile and Prometheus's agree."""
+    bounds = [*DEFAULT_BUCKETS, float("inf")]
+    for p99 in (0.004, 0.05, 0.2, 0.34, 0.0999, 3.0, 9.99):
+        shape = p99_shape(p99, bounds)
+        cumulative = {b: sum(f for i, f in shape.items() if i <= n) for n, b in enumerate(bounds)}
+        assert histogram_quantile(0.99, cumulative) == pytest.approx(max(p99, 0.99 * bounds[0]))
+    prometheus_p99 = scenario_server.query(
+        'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="demo"}[1m])))', at(12)
+    )["data"]["result"]
+    assert float(prometheus_p99[0]["value"][1]) == pytest.approx(BASE_P99 * 1.7)
+
+
+def test_bad_promql_raises_naming_the_metric(scenario_server: PrometheusServer) -> None:
+    broken = {**queries('job="demo"'), "queue_depth": "sum(rate(queue_depth[$window]"}
+    with PrometheusProvider(scenario_server.url, broken) as provider:
+        with pytest.raises(MetricsQueryError) as raised:
+            provider.sample(at(9), 60)
+    assert raised.value.metric == "queue_depth"
+    assert "queue_depth" in str(raised.value) and "parse error" in str(raised.value)
+    assert "sum(rate(queue_depth[60s]" in str(raised.value)
+
+
+def test_execution_error_raises(scenario_server: PrometheusServer) -> None:
+    many_to_many = {"join": 'http_requests_total{job="demo"} + on() http_requests_total{job="demo"}'}
+    with PrometheusProvider(scenario_server.url, many_to_many) as provider:
+        with pytest.raises(MetricsQueryError, match="join"):
+            provider.sample(at(9), 60)
+
+
+def test_check_reachable_passes_against_real_prometheus(demo: PrometheusProvider) -> None:
+    demo.check_reachable()
+
+
+def test_unreachable_fails_fast_and_samples_none() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with PrometheusProvider(url, queries(""), timeout=10) as provider:
+        began = time.monotonic()
+        with pytest.raises(MetricsUnavailable, match=f"Prometheus at {url} is unreachable: .*refused"):
+            provider.check_reachable()
+        # Guards against the client's default retries (about 6 s); a refusal on loopback takes ms.
+        assert time.monotonic() - began < 1.0
+        began = time.monotonic()
+        assert provider.sample(at(9), 60) == dict.fromkeys(STANDARD_METRICS)
+        assert time.monotonic() - began < 1.0
+        assert provider.last_error is not None and url in provider.last_error
+        with pytest.raises(MetricsUnavailable):
+            provider.sample_range(at(1), at(2), 60, 60)
+
+
+def test_killed_mid_window_gives_none(prometheus_factory: PrometheusFactory) -> None:
+    server = prometheus_factory(backfill=scenario_openmetrics(START, 6))
+    with PrometheusProvider(server.url, queries('job="demo"')) as provider:
+        assert provider.sample(at(5), 60)["request_rate"] == pytest.approx(10.0)
+        server.kill()
+        assert provider.sample(at(5), 60) == dict.fromkeys(STANDARD_METRICS)
+        with pytest.raises(MetricsUnavailable, match="unreachable"):
+            provider.check_reachable()
+
+
+def test_scraping_prometheus_sees_a_live_service(prometheus_factory: PrometheusFactory) -> None:
+    """start_prometheus(scrape_targets=...) scrapes a real prometheus_client endpoint every second
+    (the first sample lands about 5 s after start, when target discovery first runs)."""
+    registry = CollectorRegistry()
+    Counter("http_requests", "Requests", ["status"], registry=registry).labels("200").inc(5)
+    httpd, _ = start_http_server(0, addr="127.0.0.1", registry=registry)
+    try:
+        server = prometheus_factory(scrape_targets=[f"127.0.0.1:{httpd.server_address[1]}"])
+        live = {"up": 'up{job="demo"}', "seen": 'sum(http_requests_total{job="demo"})'}
+        with PrometheusProvider(server.url, live) as provider:
+            deadline = time.monotonic() + 20
+            values = provider.sample(dt.datetime.now(dt.timezone.utc), 60)
+            while values != {"up": 1.0, "seen": 5.0} and time.monotonic() < deadline:
+                time.sleep(0.2)
+                values = provider.sample(dt.datetime.now(dt.timezone.utc), 60)
+        assert values == {"up": 1.0, "seen": 5.0}, server.log_tail()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+# --- what goes over the wire: a tiny Prometheus-speaking server ------------------------------
+
+
+class FakePrometheus:
+    """Records each request and answers with the configured status and JSON body."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status = 200
+        self.body: dict[str, Any] = {
+            "status": "success",
+            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "0.5"]}]},
+        }
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                fake.requests.append({"path": parts.path, "params": parse_qs(parts.query), "headers": dict(self.headers)})
+                payload = json.dumps(fake.body).encode()
+                self.send_response(fake.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePrometheus]:
+    server = FakePrometheus()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_bearer_token_and_headers_are_sent(fake: FakePrometheus) -> None:
+    provider = PrometheusProvider(fake.url, {"m": "up[$window]"}, bearer_token="s3cret-token", headers={"X-Scope-OrgID": "team-a"})
+    with provider:
+        assert provider.sample(at(9), 90) == {"m": 0.5}
+    sent = fake.requests[-1]
+    assert sent["path"] == "/api/v1/query"
+    assert sent["headers"]["Authorization"] == "Bearer s3cret-token"
+    assert sent["headers"]["X-Scope-OrgID"] == "team-a"
+    assert sent["params"]["query"] == ["up[90s]"]
+    assert float(sent["params"]["time"][0]) == at(9).timestamp()
+
+
+def test_basic_auth_is_sent(fake: FakePrometheus) -> None:
+    with PrometheusProvider(fake.url, {"m": "up"}, basic_auth=("alice", "pw")) as provider:
+        provider.check_reachable()
+    assert fake.requests[-1]["headers"]["Authorization"] == "Basic YWxpY2U6cHc="
+    assert fake.requests[-1]["params"]["query"] == ["vector(1)"]
+
+
+def test_unauthorised_names_credentials_without_leaking_them(fake: FakePrometheus) -> None:
+    fake.status, fake.body = 401, {"status": "error", "error": "bad token s3cret-token"}
+    with PrometheusProvider(fake.url, {"m": "up"}, bearer_token="s3cret-token") as provider:
+        with pytest.raises(MetricsUnavailable) as raised:
+            provider.check_reachable()
+        assert str(raised.value) == f"Prometheus at {fake.url} answered 401: check credentials"
+        assert provider.sample(at(9), 60) == {"m": None}
+        assert "s3cret" not in (provider.last_error or "") and "401" in (provider.last_error or "")
+
+
+def test_server_errors_during_sampling_are_no_data(fake: FakePrometheus) -> None:
+    fake.status, fake.body = 503, {"status": "error", "errorType": "unavailable", "error": "overloaded"}
+    with PrometheusProvider(fake.url, {"a": "up", "b": "up"}) as provider:
+        assert provider.sample(at(9), 60) == {"a": None, "b": None}
+        assert "503" in (provider.last_error or "") and "overloaded" in (provider.last_error or "")
+    assert len(fake.requests) == 1  # gave up on the first failure, no retries
+
+
+def test_not_prometheus_is_unavailable(fake: FakePrometheus) -> None:
+    fake.body = {"hello": "world"}
+    with PrometheusProvider(fake.url, {"m": "up"}) as provider:
+        with pytest.raises(MetricsUnavailable, match="not a Prometheus"):
+            provider.check_reachable()
+
+
+def test_silent_server_times_out_quickly() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with PrometheusProvider(url, {"m": "up"}, timeout=0.3) as provider:
+            began = time.monotonic()
+            assert provider.sample(at(9), 60) == {"m": None}
+            assert time.monotonic() - began < 1.0
+            assert provider.last_error == f"Prometheus at {url} did not answer within 0.3 s"
+
+
+def test_one_kind_of_credentials() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        PrometheusProvider("http://127.0.0.1:9090", {}, bearer_token="t", basic_auth=("u", "p"))
+
+
+def test_secret_in_url_is_redacted() -> None:
+    url = f"http://bob:hunter2@127.0.0.1:{free_port()}"
+    with PrometheusProvider(url, {"m": "up"}) as provider:
+        with pytest.raises(MetricsUnavailable) as raised:
+            provider.check_reachable()
+    assert "hunter2" not in str(raised.value) and "***@127.0.0.1" in str(raised.value)
+
+
+# --- pure pieces -----------------------------------------------------------------------------
+
+
+def test_render_and_window_literal() -> None:
+    assert window_literal(60) == "60s"
+    assert window_literal(59.6) == "60s"
+    assert window_literal(0.2) == "1s"
+    assert render("rate(x{$selector}[$window])", 300, 'job="a"') == 'rate(x{job="a"}[300s])'
+    assert render("rate(x{${selector}}[${window}]) + $other", 30) == "rate(x{}[30s]) + $other"
+
+
+def test_default_queries_use_names_and_selector() -> None:
+    names = MetricNames(
+        requests_total="api_calls_total", status_label="code", error_status_regex="5..|429",
+        duration_histogram="api_latency_seconds", selector='job="api", env="prod"',
+    )
+    q = default_queries(names)
+    assert set(q) == set(STANDARD_METRICS)
+    assert 'api_calls_total{code=~"5..|429", job="api", env="prod"}' in q["error_rate"]
+    assert "or vector(0)" in q["error_rate"]
+    assert 'api_latency_seconds_bucket{job="api", env="prod"}[$window]' in q["p99_latency"]
+    assert q["saturation"] == 'rate(process_cpu_seconds_total{job="api", env="prod"}[$window])'
+    assert q["requests"] == 'sum(increase(api_calls_total{job="api", env="prod"}[$window]))'
+
+
+def test_instant_value_shapes() -> None:
+    assert instant_value([]) is None
+    assert instant_value([1767225600, "2.5"]) == 2.5
+    assert instant_value([1767225600, "NaN"]) is None
+    assert instant_value([{"metric": {}, "value": [0, "1"]}, {"metric": {}, "value": [0, "3"]}]) == 3.0
+    assert instant_value([{"metric": {}, "value": [0, "NaN"]}]) is None
+    assert instant_value([{"metric": {}, "value": [0, "+Inf"]}]) == float("inf")
