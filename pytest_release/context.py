@@ -77,21 +77,28 @@ class ReleaseContext:
             rollback_target=invocation.rollback_to,
             rollback_target_source="--release-rollback-to" if invocation.rollback_to else "not yet known",
         )
-        report_path, rollback_path = claim_report_paths(
-            config.release_dir, invocation.version, invocation.env, self.started_at
-        )
-        self.paths = Paths(report_path, rollback_path)
-        self.report = MarkdownReport(report_path, "release-report.md.j2", self.redactor.redact)
-        self.report.extra.update(env=invocation.env, version=invocation.version)
         self.rollback_report: MarkdownReport | None = None
         self.asker = Asker(pytest_config, lambda text: write_line(text.rstrip("\n")))
         self._provider: MetricsProvider | None = None
         self._traffic: TrafficGenerator | None = None
-        self.smoke_results: list[Any] = []
+
+    def open_report(self) -> None:
+        """Claim the report's file name and write its header: the first thing on disk, once the
+        session is known to be runnable (a usage error leaves no report behind)."""
+        report_path, rollback_path = claim_report_paths(
+            self.config.release_dir, self.invocation.version, self.invocation.env, self.started_at
+        )
+        self.paths = Paths(report_path, rollback_path)
+        self.report = MarkdownReport(report_path, "release-report.md.j2", self.redactor.redact)
+        self.report.extra.update(env=self.invocation.env, version=self.invocation.version)
         self.update_header()
         self.report.flush()
+        self.say(f"release report: {report_path}")
 
     # --- the report and the terminal -------------------------------------------------------
+    paths: Paths
+    report: MarkdownReport
+
     def _read_env_values(self) -> dict[str, str]:
         try:
             return parse_env_file(self.config.env_file)

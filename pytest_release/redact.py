@@ -17,9 +17,8 @@ __all__ = ["MASK", "SECRET_NAME_PATTERN", "Redactor", "looks_secret"]
 MASK = "***"
 
 # Name parts (split on "_", "-", ".") that mark a variable as secret. Whole parts only, so that
-# MONKEY, KEYBOARD, AUTHOR or SESSIONS_DIR's neighbours like PASSAGE are not caught; the few
-# compounds people write without a separator (APIKEY, AUTHTOKEN, CLIENTSECRET) are matched by
-# the unambiguous substrings below.
+# MONKEY, KEYBOARD, AUTHOR or PASSAGE are not caught; the compounds people write without a
+# separator (APIKEY, AUTHTOKEN, CLIENTSECRET) are matched by the unambiguous substrings below.
 _SECRET_PARTS = (
     "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD", "PASSWORDS", "PASSWD", "PASS", "PWD",
     "PASSPHRASE", "KEY", "KEYS", "APIKEY", "CREDENTIAL", "CREDENTIALS", "CREDS", "AUTH",

@@ -48,6 +48,8 @@ class ReleaseSession:
         self.remaining: dict[Phase, int] = {}
         self._previous_sigterm: Any = None
         self._terminal: Any = None
+        self.report_open = False
+        self.phases_collected = False
         # The suite directory (not its files) is the collection argument, so node ids read
         # "phase3_execute.py::test_deploy_script_succeeds" wherever the package is installed.
         config.args = list(config.args) + [str(SUITE_DIR)]
@@ -60,14 +62,20 @@ class ReleaseSession:
             return  # listing the phases releases nothing: no report, no verdict
         clock = self.config.hook.pytest_release_make_clock(config=self.config) or RealClock()
         self._terminal = self.config.pluginmanager.getplugin("terminalreporter")
+        self.ctx = ReleaseContext(
+            pytest_config=self.config, invocation=self.invocation, config=self.release_config,
+            clock=clock, write_line=self._write_line,
+        )
+        self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.ctx is None or not self.phases_collected:
+            return
         try:
-            self.ctx = ReleaseContext(
-                pytest_config=self.config, invocation=self.invocation, config=self.release_config,
-                clock=clock, write_line=self._write_line,
-            )
+            self.ctx.open_report()
         except OSError as exc:
             raise pytest.UsageError(f"cannot write the release report under {self.release_config.release_dir}: {exc}") from None
-        self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.report_open = True
 
     def _write_line(self, line: str) -> None:
         if self._terminal is None:
@@ -95,7 +103,6 @@ class ReleaseSession:
             f"rollback target {c.rollback_target or 'discovered in phase 1'}",
             f"release config: {ctx.config.path}",
             f"release dir: {ctx.config.release_dir}",
-            f"release report: {ctx.paths.report}",
         ]
 
     # --- collection -------------------------------------------------------------------------
@@ -156,6 +163,7 @@ class ReleaseSession:
         if self.ctx is not None:
             self.ctx.smoke_user_cases = tuple(i.name for i in by_phase[Phase.SMOKE] if i.path not in self.suite)
         items[:] = kept
+        self.phases_collected = True
 
     def _phase_of(self, item: pytest.Item) -> Phase | None:
         if item.path in self.suite:
@@ -205,6 +213,8 @@ class ReleaseSession:
         if counts:
             outcome = Outcome.PASSED if report.passed else Outcome.SKIPPED if report.skipped else Outcome.FAILED
             message = "" if report.passed else _message(call, report)
+            if message and item.path not in self.suite and outcome is Outcome.FAILED:
+                message = f"{phase.title.lower()} failure: {item.name}: {message}"
             ctx.state.record(phase, item.name, outcome, ctx.redactor.redact(message), ctx.clock.now())
             section = ctx.section(phase)
             if outcome is Outcome.FAILED:
@@ -255,8 +265,8 @@ class ReleaseSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         ctx = self.ctx
-        if ctx is None:
-            return
+        if ctx is None or not self.report_open:
+            return  # stopped before any phase could run (a usage error): pytest's status stands
         state = ctx.state
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             state.interrupt("interrupted")
@@ -296,7 +306,7 @@ class ReleaseSession:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         ctx = self.ctx
-        if ctx is None:
+        if ctx is None or not self.report_open:
             return
         verdict = ctx.state.verdict()
         tr = terminalreporter

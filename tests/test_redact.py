@@ -92,6 +92,12 @@ def test_unicode_secrets() -> None:
     assert r.redact("x пароль-секрет y 🔑🔑🔑🔑🔑") == f"x {MASK} y {MASK}"  # two overlapping
 
 
+def test_undecodable_environment_bytes_do_not_break_it() -> None:
+    # os.environ turns undecodable bytes into lone surrogates, which cannot be percent-encoded.
+    r = Redactor(["pass\udcff\udcfeword"])
+    assert r.redact("x pass\udcff\udcfeword y") == f"x {MASK} y"
+
+
 def test_repr_and_truthiness_never_show_a_value() -> None:
     r = Redactor(["hunter2hunter2"])
     assert r and "hunter2" not in repr(r) and "hunter2" not in str(r)
