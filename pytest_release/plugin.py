@@ -5,13 +5,13 @@ run is unchanged. With it, `session.ReleaseSession` is registered and does the w
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .config import ConfigError, load_config
-from .invocation import Invocation, InvocationError
+if TYPE_CHECKING:
+    from .invocation import Invocation
 
 HELP_ENV = "Run a release to this environment (one of release.yaml's environments). Turns release mode on."
 HELP_VERSION = "The version (image tag) to release."
@@ -60,6 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("-n/--dist (pytest-xdist) cannot run a release: its phases run in order in one process")
     if not config.pluginmanager.hasplugin("dependency"):
         raise pytest.UsageError("release mode needs pytest-dependency (is it disabled with -p no:dependency?)")
+    from .config import ConfigError, load_config
+
     invocation = _invocation(config)
     try:
         release_config = load_config(invocation.config_path)
@@ -78,7 +80,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ReleaseSession(config, invocation, release_config), ReleaseSession.NAME)
 
 
-def _invocation(config: pytest.Config) -> Invocation:
+def _invocation(config: pytest.Config) -> "Invocation":
+    from .invocation import Invocation, InvocationError
+
     config_path = config.getoption("release_config")
     if config_path is None:
         ini_value = config.getini("release_config")

@@ -15,7 +15,7 @@ def test_env_file_is_complete(release):
         return
     _, problems = check_env_file(release.config.env_file, example)
     if problems:
-        listed = ", ".join(f"{p.key} ({p.problem})" for p in problems)
+        listed = "; ".join(str(p) for p in problems)
         pytest.fail(f"{release.config.env_file.name} is not ready: {listed}")
     release.section_note("Environment file", f"every key of {example.name} is set in {release.config.env_file.name}.")
 
@@ -33,5 +33,5 @@ def test_deploy_script_succeeds(release):
     if result.outcome == "hung":
         pytest.fail("Deploy hung — manual investigation required")
     if not result.ok:
-        reason = f"exit code {result.exit_code}" if result.exit_code is not None else result.outcome
-        pytest.fail(f"deploy script failure: {reason}" + (f" ({result.error})" if result.error else ""))
+        reason = f"exit code {result.exit_code}" if result.exit_code is not None else (result.error or result.outcome)
+        pytest.fail(f"deploy script failure: {reason}")

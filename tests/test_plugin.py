@@ -4,12 +4,15 @@ joining a phase, and the wheel working outside the source tree."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.support.release_runs import SIMULATED_CLOCK_CONFTEST
 
 ORDINARY_TESTS = """
 import pytest
@@ -144,9 +147,14 @@ def test_users_smoke_test_joins_the_phase_and_ordinary_tests_do_not_run(demo_rel
 
 def test_a_wheel_installed_in_a_fresh_venv_runs_a_release_outside_the_source_tree(tmp_path, demo_project):
     source = Path(__file__).resolve().parents[1]
+    tree = tmp_path / "source"  # build from a copy: a build writes build/ and *.egg-info
+    tree.mkdir()
+    for name in ("pyproject.toml", "README.md", "pytest_release", "release_suite"):
+        copy = shutil.copytree if (source / name).is_dir() else shutil.copy2
+        copy(source / name, tree / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if (source / name).is_dir() else {}))
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(source)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(tree)],
         check=True, capture_output=True, text=True, cwd=tmp_path,
     )
     (wheel,) = dist.glob("pytest_release-*.whl")
@@ -165,6 +173,7 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_a_release_outside_the_source_tre
     deps = [p for p in sys.path if p.endswith("site-packages")]
     Path(purelib, "test-deps.pth").write_text("\n".join(deps) + "\n")
     project = demo_project.path
+    (project / "conftest.py").write_text(SIMULATED_CLOCK_CONFTEST)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DEMO_"))}
     env.update(demo_project.env, PYTHON=sys.executable)
     demo_project.run("deploy.sh", "--env", "local", "--version", "v1")
