@@ -26,6 +26,11 @@ Conventions the rest of the plugin relies on:
 * No baseline: if the effective baseline (max(baseline, floor)) is 0 or unknown, a value of 0
   is 1.0x (unchanged) and any other finite value cannot be compared and is classified OK with
   the explanation "no baseline". Give a metric a `floor` if a rise from nothing must count.
+* No data is not a finding until it has lasted `no_data_after` (the reading says for how long);
+  then it is a hard one. A poll under `min_requests` is no data for higher-is-worse metrics
+  only: a request-rate drop is exactly what low traffic looks like.
+* Health: a poll whose check did not run (health_ok None) neither passes nor fails; the streak
+  counts failures among the checks that ran, newest first.
 """
 
 from __future__ import annotations
@@ -157,7 +162,9 @@ class WatchPolicy:
         try:
             rules = tuple(self.rules)
         except TypeError:
-            raise ValueError(f"watch policy: rules must be a sequence of MetricRule, got {self.rules!r}") from None
+            raise ValueError(
+                f"watch policy: rules must be a sequence of MetricRule, got {self.rules!r}"
+            ) from None
         object.__setattr__(self, "rules", rules)
         seen: set[str] = set()
         for rule in rules:
@@ -166,12 +173,20 @@ class WatchPolicy:
             if rule.name in seen:
                 raise ValueError(f"watch policy: metric {rule.name!r} has more than one rule")
             seen.add(rule.name)
-        if not _is_real(self.no_data_after) or math.isnan(self.no_data_after) or self.no_data_after < 0:
+        if (
+            not _is_real(self.no_data_after)
+            or math.isnan(self.no_data_after)
+            or self.no_data_after < 0
+        ):
             raise ValueError(
                 "watch policy: no_data_after must be a number of seconds >= 0 (math.inf disables"
                 f" the no-data breach), got {self.no_data_after!r}"
             )
-        if not _is_real(self.min_requests) or not math.isfinite(self.min_requests) or self.min_requests < 0:
+        if (
+            not _is_real(self.min_requests)
+            or not math.isfinite(self.min_requests)
+            or self.min_requests < 0
+        ):
             raise ValueError(
                 f"watch policy: min_requests must be a finite number >= 0, got {self.min_requests!r}"
             )
@@ -270,7 +285,8 @@ def _fmt_num(x: float | None) -> str:
 def _fmt_factor(t: float) -> str:
     if math.isfinite(t) and t == int(t):
         return f"{t:.1f}x"
-    return f"{t:g}x"
+    short = f"{t:g}"
+    return f"{short if float(short) == t else repr(t)}x"
 
 
 def _fmt_ratio(r: float, below: float | None = None) -> str:
@@ -523,7 +539,9 @@ def _judge_no_data(
         f"no data for {name} since {format_elapsed(since)} ({_fmt_duration(gap)} without"
         f" samples{cause}): observability is itself broken"
     )
-    return reading, _Finding(Status.HARD, f"hard breach at {format_elapsed(_elapsed(last))}: {trigger}", trigger)
+    return reading, _Finding(
+        Status.HARD, f"hard breach at {format_elapsed(_elapsed(last))}: {trigger}", trigger
+    )
 
 
 def _judge_metric(
@@ -581,7 +599,9 @@ def _judge_health(policy: WatchPolicy, streak: int, failed_at: float, at: str) -
     if streak >= n:
         runs = "once" if streak == 1 else f"{streak} intervals in a row"
         trigger = f"health check failed {runs} at {when}"
-        return _Finding(Status.HARD, f"hard breach at {at}: {trigger} (hard at {n} in a row)", trigger)
+        return _Finding(
+            Status.HARD, f"hard breach at {at}: {trigger} (hard at {n} in a row)", trigger
+        )
     runs = "once (a single-interval blip)" if streak == 1 else f"{streak} intervals in a row"
     reason = f"soft breach at {at}: health check failed {runs} at {when}; hard at {n} in a row"
     return _Finding(Status.SOFT, reason, f"health check failed {runs} at {when}")

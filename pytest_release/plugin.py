@@ -75,9 +75,11 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     # pytest-timeout's thread method ends the process with os._exit: no report, no rollback.
     config.option.timeout_method = "signal"
+    from . import fixtures
     from .session import ReleaseSession
 
     config.pluginmanager.register(ReleaseSession(config, invocation, release_config), ReleaseSession.NAME)
+    config.pluginmanager.register(fixtures, "release-fixtures")
 
 
 def _invocation(config: pytest.Config) -> "Invocation":

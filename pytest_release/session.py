@@ -18,6 +18,7 @@ import release_suite
 from .clock import RealClock
 from .config import Config
 from .context import ReleaseContext
+from .fixtures import CONTEXT_KEY
 from .invocation import Invocation
 from .release import Outcome, Phase, Verdict
 
@@ -66,6 +67,7 @@ class ReleaseSession:
             pytest_config=self.config, invocation=self.invocation, config=self.release_config,
             clock=clock, write_line=self._write_line,
         )
+        self.config.stash[CONTEXT_KEY] = self.ctx
         self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -115,11 +117,6 @@ class ReleaseSession:
         if "smoke_case" in metafunc.fixturenames:
             names = [e.name for e in self.release_config.environment(self.invocation.env).smoke.endpoints]
             metafunc.parametrize("smoke_case", names, ids=names)
-
-    @pytest.fixture(scope="session")
-    def release(self) -> ReleaseContext:
-        assert self.ctx is not None
-        return self.ctx
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

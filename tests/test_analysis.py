@@ -28,7 +28,11 @@ REQUEST_RATE = MetricRule("request_rate", direction="down", soft=1.5, hard=2.0)
 
 def one(rule: MetricRule, value, baseline, elapsed: float = 60.0, **policy) -> WatchDecision:
     """Judge a single poll of a single metric."""
-    return judge(WatchPolicy(rules=(rule,), **policy), {rule.name: baseline}, [Poll(elapsed, {rule.name: value})])
+    return judge(
+        WatchPolicy(rules=(rule,), **policy),
+        {rule.name: baseline},
+        [Poll(elapsed, {rule.name: value})],
+    )
 
 
 def reading(decision: WatchDecision, metric: str | None = None):
@@ -78,7 +82,12 @@ def test_error_rate_boundaries(value, expected):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0.29, Classification.OK), (0.3, Classification.SOFT), (0.599, Classification.SOFT), (0.6, Classification.HARD)],
+    [
+        (0.29, Classification.OK),
+        (0.3, Classification.SOFT),
+        (0.599, Classification.SOFT),
+        (0.6, Classification.HARD),
+    ],
 )
 def test_p99_latency_is_hard_at_3x(value, expected):
     assert reading(one(P99, value, 0.2)).classification is expected
@@ -107,9 +116,7 @@ def test_reading_carries_the_arithmetic():
     assert r.explanation == "error_rate 0.31 is 31.0x the baseline 0.01; hard at 2.0x"
 
 
-@pytest.mark.parametrize(
-    ("value", "threshold"), [(3.0, 2.0), (1.6, 1.5), (1.0, 1.5)]
-)
+@pytest.mark.parametrize(("value", "threshold"), [(3.0, 2.0), (1.6, 1.5), (1.0, 1.5)])
 def test_threshold_is_the_crossed_factor_or_the_nearest_one(value, threshold):
     assert reading(one(ERROR_RATE, value, 1.0)).threshold == threshold
 
@@ -205,11 +212,16 @@ def test_missing_baseline_key_is_no_baseline():
 def test_infinite_value_is_the_worst_possible_reading(baseline):
     d = one(ERROR_RATE, INF, baseline)
     assert reading(d).classification is Classification.HARD
-    assert d.trigger is not None and d.trigger.startswith("error_rate breached baseline without bound")
+    assert d.trigger is not None and d.trigger.startswith(
+        "error_rate breached baseline without bound"
+    )
 
 
 def test_infinite_value_without_hard_factor_is_soft():
-    assert reading(one(MetricRule("saturation", hard=None), INF, 1.0)).classification is Classification.SOFT
+    assert (
+        reading(one(MetricRule("saturation", hard=None), INF, 1.0)).classification
+        is Classification.SOFT
+    )
 
 
 # --- direction "down" ---------------------------------------------------------------------------
@@ -311,13 +323,19 @@ def test_negative_zero_is_zero():
 
 def test_too_little_traffic_makes_up_metrics_no_data_not_a_pass():
     policy = WatchPolicy(rules=(ERROR_RATE, REQUEST_RATE), min_requests=100)
-    d = judge(policy, {"error_rate": 0.01, "request_rate": 100.0}, [Poll(60, {"error_rate": 0.5, "request_rate": 120.0}, requests=5)])
+    d = judge(
+        policy,
+        {"error_rate": 0.01, "request_rate": 100.0},
+        [Poll(60, {"error_rate": 0.5, "request_rate": 120.0}, requests=5)],
+    )
     err = reading(d, "error_rate")
     assert err.classification is Classification.NO_DATA
     assert err.value == 0.5
     assert "too little traffic" in err.explanation
     assert "below min_requests 100" in err.explanation
-    assert reading(d, "request_rate").classification is Classification.OK  # "down" metrics still judged
+    assert (
+        reading(d, "request_rate").classification is Classification.OK
+    )  # "down" metrics still judged
     assert d.status is Status.OK
 
 
@@ -365,7 +383,10 @@ def test_no_data_from_the_start_is_hard_at_no_data_after():
     d = judge(policy, {"error_rate": 0.01}, silent(0, 60, 120, 180))
     assert d.status is Status.HARD
     assert reading(d).classification is Classification.NO_DATA
-    assert d.trigger == "no data for error_rate since T+0s (3m without samples): observability is itself broken"
+    assert (
+        d.trigger
+        == "no data for error_rate since T+0s (3m without samples): observability is itself broken"
+    )
     assert d.reasons == ("hard breach at T+3m: " + d.trigger,)
 
 
@@ -381,7 +402,10 @@ def test_no_data_mid_window_counts_from_the_last_poll_with_data():
     d = judge(policy, {"error_rate": 0.01}, data + silent(180, 240, 300))
     assert d.status is Status.HARD
     assert reading(d).no_data_since == 120
-    assert d.trigger == "no data for error_rate since T+2m (3m without samples): observability is itself broken"
+    assert (
+        d.trigger
+        == "no data for error_rate since T+2m (3m without samples): observability is itself broken"
+    )
 
 
 def test_data_coming_back_clears_the_no_data_breach():
@@ -394,7 +418,10 @@ def test_data_coming_back_clears_the_no_data_breach():
 
 def test_no_data_after_is_configurable_and_can_be_disabled():
     base = {"error_rate": 0.01}
-    assert judge(WatchPolicy(rules=(ERROR_RATE,), no_data_after=60), base, silent(0, 60)).status is Status.HARD
+    assert (
+        judge(WatchPolicy(rules=(ERROR_RATE,), no_data_after=60), base, silent(0, 60)).status
+        is Status.HARD
+    )
     never = WatchPolicy(rules=(ERROR_RATE,), no_data_after=INF)
     d = judge(never, base, silent(0, 3600, 36000))
     assert d.status is Status.OK
@@ -488,7 +515,11 @@ def test_only_the_last_poll_is_judged():
 
 def test_status_is_the_worst_finding_and_soft_has_no_trigger():
     policy = WatchPolicy(rules=(ERROR_RATE, P99))
-    d = judge(policy, {"error_rate": 0.01, "p99_latency": 0.2}, [Poll(60, {"error_rate": 0.016, "p99_latency": 0.2})])
+    d = judge(
+        policy,
+        {"error_rate": 0.01, "p99_latency": 0.2},
+        [Poll(60, {"error_rate": 0.016, "p99_latency": 0.2})],
+    )
     assert d.status is Status.SOFT
     assert d.trigger is None
     assert d.reasons == (
@@ -497,7 +528,9 @@ def test_status_is_the_worst_finding_and_soft_has_no_trigger():
 
 
 def test_runbook_trigger_for_a_metric_breach():
-    d = judge(WatchPolicy(rules=(ERROR_RATE,)), {"error_rate": 0.01}, [Poll(450, {"error_rate": 0.31})])
+    d = judge(
+        WatchPolicy(rules=(ERROR_RATE,)), {"error_rate": 0.01}, [Poll(450, {"error_rate": 0.31})]
+    )
     assert d.trigger == "error_rate breached 31.0x baseline at T+7m30s"
     assert d.elapsed == 450
 
@@ -512,7 +545,12 @@ def test_trigger_follows_rule_order_then_no_data_then_health():
     d = judge(WatchPolicy(rules=(ERROR_RATE, P99, sat)), base, polls)
     assert d.status is Status.HARD
     assert d.trigger == "error_rate breached 5.0x baseline at T+3m"
-    assert [r.split(": ")[1].split(" ")[0] for r in d.reasons] == ["error_rate", "p99_latency", "no", "health"]
+    assert [r.split(": ")[1].split(" ")[0] for r in d.reasons] == [
+        "error_rate",
+        "p99_latency",
+        "no",
+        "health",
+    ]
     d = judge(WatchPolicy(rules=(P99, ERROR_RATE, sat)), base, polls)
     assert d.trigger == "p99_latency breached 5.0x baseline at T+3m"
     d = judge(WatchPolicy(rules=(sat,)), base, polls)
@@ -558,7 +596,11 @@ def test_format_elapsed(seconds, text):
 
 def test_summarize_is_one_terminal_line():
     policy = WatchPolicy(rules=(ERROR_RATE, P99))
-    d = judge(policy, {"error_rate": 0.01, "p99_latency": 1.0}, [Poll(60, {"error_rate": 0.0102, "p99_latency": 0.97})])
+    d = judge(
+        policy,
+        {"error_rate": 0.01, "p99_latency": 1.0},
+        [Poll(60, {"error_rate": 0.0102, "p99_latency": 0.97})],
+    )
     assert summarize(d) == "error_rate 1.02x · p99_latency 0.97x · status ok"
 
 

@@ -46,13 +46,21 @@ wild = st.one_of(
 # Round numbers around the default factors, so that breaches (several at once) are common.
 ROUND = (0.0, 0.5, 1.0, 1.49, 1.5, 2.0, 3.0, 10.0, 100.0)
 # The typed inputs: floats (NaN, infinities and negatives included) or None.
-sample = st.one_of(st.none(), st.sampled_from(NASTY), st.sampled_from(ROUND), finite_nonneg, any_float)
+sample = st.one_of(
+    st.none(), st.sampled_from(NASTY), st.sampled_from(ROUND), finite_nonneg, any_float
+)
 
 
 @st.composite
 def rules_for(draw, name: str) -> MetricRule:
-    soft = draw(st.one_of(st.none(), st.sampled_from([1.5, 1.2, 1 + 1e-12]), st.floats(1, 5, exclude_min=True)))
-    delta = draw(st.one_of(st.none(), st.sampled_from([0.5, 1.5]), st.floats(0, 10, exclude_min=True)))
+    soft = draw(
+        st.one_of(
+            st.none(), st.sampled_from([1.5, 1.2, 1 + 1e-12]), st.floats(1, 5, exclude_min=True)
+        )
+    )
+    delta = draw(
+        st.one_of(st.none(), st.sampled_from([0.5, 1.5]), st.floats(0, 10, exclude_min=True))
+    )
     hard = None if delta is None else (soft or 1.0) + delta
     if hard is not None and not hard > (soft or 1.0):
         hard = None  # the delta vanished in rounding
@@ -63,10 +71,14 @@ def rules_for(draw, name: str) -> MetricRule:
 
 @st.composite
 def policies(draw, min_rules: int = 0) -> WatchPolicy:
-    names = draw(st.lists(st.sampled_from(NAMES), unique=True, min_size=min_rules, max_size=len(NAMES)))
+    names = draw(
+        st.lists(st.sampled_from(NAMES), unique=True, min_size=min_rules, max_size=len(NAMES))
+    )
     return WatchPolicy(
         rules=tuple(draw(rules_for(n)) for n in names),
-        no_data_after=draw(st.one_of(st.sampled_from([0.0, 60.0, 180.0, math.inf]), st.floats(0, 1000))),
+        no_data_after=draw(
+            st.one_of(st.sampled_from([0.0, 60.0, 180.0, math.inf]), st.floats(0, 1000))
+        ),
         min_requests=draw(st.one_of(st.sampled_from([0.0, 10.0]), st.floats(0, 1000))),
         health_failures_hard=draw(st.integers(1, 4)),
     )
@@ -74,7 +86,10 @@ def policies(draw, min_rules: int = 0) -> WatchPolicy:
 
 # Usable readings, with the edges (0, +inf) and round multiples of the baselines common.
 plausible = st.one_of(
-    st.none(), st.sampled_from((math.inf, 0.0, math.nan, -1.0)), st.sampled_from(ROUND), finite_nonneg
+    st.none(),
+    st.sampled_from((math.inf, 0.0, math.nan, -1.0)),
+    st.sampled_from(ROUND),
+    finite_nonneg,
 )
 
 
@@ -91,7 +106,9 @@ def baselines(values=sample, complete: bool = False):
 
 
 @st.composite
-def poll_series(draw, values=sample, ordered: bool = True, complete: bool = False, min_polls: int = 0) -> list[Poll]:
+def poll_series(
+    draw, values=sample, ordered: bool = True, complete: bool = False, min_polls: int = 0
+) -> list[Poll]:
     count = draw(st.integers(min_polls, 6))
     if ordered:
         steps = draw(st.lists(st.floats(0, 120), min_size=count, max_size=count))
@@ -101,7 +118,11 @@ def poll_series(draw, values=sample, ordered: bool = True, complete: bool = Fals
     return [
         Poll(
             elapsed=t,
-            values=draw(baselines(values, complete) if complete else st.dictionaries(st.sampled_from(NAMES + ("other",)), values, max_size=5)),
+            values=draw(
+                baselines(values, complete)
+                if complete
+                else st.dictionaries(st.sampled_from(NAMES + ("other",)), values, max_size=5)
+            ),
             requests=draw(st.one_of(st.none(), st.sampled_from(NASTY), finite_nonneg)),
             health_ok=draw(st.one_of(st.none(), st.booleans())),
         )
@@ -202,7 +223,11 @@ def test_worse_metrics_never_give_a_better_decision(policy, baseline, polls, oth
 
 
 @FAST
-@given(policy=policies(), level=st.one_of(st.sampled_from(ROUND), finite_nonneg), elapsed=st.floats(0, 3600))
+@given(
+    policy=policies(),
+    level=st.one_of(st.sampled_from(ROUND), finite_nonneg),
+    elapsed=st.floats(0, 3600),
+)
 def test_a_value_equal_to_its_baseline_never_breaches(policy, level, elapsed):
     values = {r.name: level for r in policy.rules}
     decision = judge(policy, values, [Poll(elapsed, values)])
@@ -225,7 +250,9 @@ def test_rule_order_does_not_change_the_decision(policy, baseline, polls, data):
     the configured rule order; the verdict and the findings themselves may not."""
     a = judge(policy, baseline, polls)
     for order in (tuple(reversed(policy.rules)), tuple(data.draw(st.permutations(policy.rules)))):
-        reordered = WatchPolicy(order, policy.no_data_after, policy.min_requests, policy.health_failures_hard)
+        reordered = WatchPolicy(
+            order, policy.no_data_after, policy.min_requests, policy.health_failures_hard
+        )
         b = judge(reordered, baseline, polls)
         assert a.status is b.status
         assert sorted(a.reasons) == sorted(b.reasons)
@@ -252,7 +279,8 @@ def test_units_do_not_matter(policy, baseline, polls, power):
         policy.health_failures_hard,
     )
     scaled_polls = [
-        Poll(p.elapsed, {n: scale(v) for n, v in p.values.items()}, p.requests, p.health_ok) for p in polls
+        Poll(p.elapsed, {n: scale(v) for n, v in p.values.items()}, p.requests, p.health_ok)
+        for p in polls
     ]
     a = judge(policy, baseline, polls)
     b = judge(scaled_policy, {n: scale(v) for n, v in baseline.items()}, scaled_polls)
@@ -282,7 +310,12 @@ def test_down_is_up_mirrored(value, base, soft, delta):
 
 
 @FAST
-@given(policy=policies(), baseline=baselines(), polls=poll_series().filter(bool), later=st.floats(0, 3600))
+@given(
+    policy=policies(),
+    baseline=baselines(),
+    polls=poll_series().filter(bool),
+    later=st.floats(0, 3600),
+)
 def test_silence_never_gets_better_with_time(policy, baseline, polls, later):
     """Another poll without any data, later on, is never better than the one before it for
     the metric rules (health aside: a silent poll runs no health check)."""
