@@ -102,15 +102,18 @@ def test_pytest_timeout_in_the_smoke_phase_rolls_back(demo_release):
     assert demo_release.demo.version() == "v1"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupt_during_the_watch_window_rolls_back(demo_release, signum):
     demo_release.use_real_clock()
     demo_release.edit_config(r"^      duration: 20s", "      duration: 5m")
+    demo_release.edit_config(r"^      baseline: 4s", "      baseline: 1s")
+    demo_release.edit_config(r"^      rollback_duration: 6s", "      rollback_duration: 2s")
     proc = demo_release.popen("v2")
     try:
         demo_release.wait_for_report("| T+2s |")
         proc.send_signal(signum)
-        out, _ = proc.communicate(timeout=90)
+        out = proc.stdout.read()
+        proc.wait(timeout=90)
     finally:
         proc.kill()
     assert proc.returncode == 10, out

@@ -47,11 +47,10 @@ class DemoRelease:
     def run(self, version: str, *extra: str, timeout: float = 120) -> pytest.RunResult:
         return self.pytester.runpytest_subprocess(*self.args(version, *extra), timeout=timeout)
 
-    def popen(self, version: str, *extra: str, **env: str) -> subprocess.Popen[str]:
-        """A release in the background, for tests that signal it mid-way."""
-        return subprocess.Popen(
+    def popen(self, version: str, *extra: str) -> subprocess.Popen[str]:
+        """A release in the background (pytester's subprocess), for tests that signal it mid-way."""
+        return self.pytester.popen(
             [sys.executable, "-m", "pytest", *self.args(version, *extra)],
-            cwd=self.pytester.path, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
 
