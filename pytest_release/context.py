@@ -95,6 +95,9 @@ class ReleaseContext:
         self.report.flush()
         self.say(f"release report: {report_path}")
 
+    def __repr__(self) -> str:
+        return f"<release {self.invocation.version} to {self.invocation.env}>"
+
     # --- the report and the terminal -------------------------------------------------------
     paths: Paths
     report: MarkdownReport

@@ -7,6 +7,7 @@ the end of the session, however it comes, into a verdict: a rollback still runs 
 
 from __future__ import annotations
 
+import fnmatch
 import signal
 from pathlib import Path
 from typing import Any, Generator
@@ -109,7 +110,8 @@ class ReleaseSession:
 
     # --- collection -------------------------------------------------------------------------
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
-        if file_path in self.suite:
+        """Collect the phase modules whatever `python_files` says (and once only)."""
+        if file_path in self.suite and not _matches_python_files(file_path, self.config):
             return pytest.Module.from_parent(parent, path=file_path)
         return None
 
@@ -330,6 +332,11 @@ _EVENTS = {
     Verdict.ABORTED: "aborted",
     Verdict.ROLLBACK_FAILED: "rollback-failed",
 }
+
+
+def _matches_python_files(path: Path, config: pytest.Config) -> bool:
+    """Whether pytest's own python plugin will collect this file too."""
+    return any(fnmatch.fnmatch(path.name, pattern) for pattern in config.getini("python_files"))
 
 
 def _message(call: pytest.CallInfo[None], report: pytest.TestReport) -> str:
