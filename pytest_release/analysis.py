@@ -31,6 +31,12 @@ Conventions the rest of the plugin relies on:
   only: a request-rate drop is exactly what low traffic looks like.
 * Health: a poll whose check did not run (health_ok None) neither passes nor fails; the streak
   counts failures among the checks that ran, newest first.
+* Equal times: consecutive polls with the same `elapsed` are one observation (a backend that
+  answers twice for one instant, duplicated scrapes). They are merged worst-first: the worst
+  usable value per metric, the most requests, a failed health check if any failed. So the order
+  in which equal samples arrive never changes a decision.
+* A window that ends while a metric has no data has not shown the release to be healthy:
+  `judge_end` turns that into a soft breach (escalate: extend, accept or roll back).
 """
 
 from __future__ import annotations
@@ -49,8 +55,11 @@ __all__ = [
     "Status",
     "WatchDecision",
     "WatchPolicy",
+    "evidence",
     "format_elapsed",
+    "has_data",
     "judge",
+    "judge_end",
     "summarize",
 ]
 
@@ -209,6 +218,9 @@ class Poll:
     values: Mapping[str, float | None]
     requests: float | None = None
     health_ok: bool | None = None
+    # Why the backend gave no values this poll (unreachable, timed out), in words; None when it
+    # answered. Named in the no-data explanation so "no data" says whose fault it is.
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +250,8 @@ class WatchDecision:
     elapsed: float | None = None
     # Health checks failed in a row up to the judged poll (polls without a check are skipped).
     health_failures: int = 0
+    # What `trigger` is about: a rule's metric name, or "health"; None without a trigger.
+    trigger_metric: str | None = None
 
 
 # --- formatting ------------------------------------------------------------------------------
@@ -367,6 +381,11 @@ def _has_data(policy: WatchPolicy, rule: MetricRule, poll: Poll) -> bool:
     return value is not None and not _low_traffic(policy, rule, poll)
 
 
+def has_data(policy: WatchPolicy, rule: MetricRule, poll: Poll) -> bool:
+    """Whether `poll` has a usable sample of `rule`'s metric (with enough traffic to judge it)."""
+    return _has_data(policy, rule, poll)
+
+
 def _elapsed(poll: Poll) -> float:
     e = _as_float(poll.elapsed)
     return math.nan if e is None else e
@@ -443,6 +462,7 @@ class _Finding:
     status: Status
     reason: str
     trigger: str
+    metric: str = ""
 
 
 def _judge_value(
@@ -492,7 +512,7 @@ def _judge_value(
     else:
         below = "" if rule.direction == "up" else " below"
         trigger = f"{name} breached {_fmt_ratio(ratio)}x{below} baseline at {at}"
-    return reading, _Finding(status, f"{status.value} breach at {at}: {explanation}", trigger)
+    return reading, _Finding(status, f"{status.value} breach at {at}: {explanation}", trigger, name)
 
 
 def _judge_no_data(
@@ -540,7 +560,7 @@ def _judge_no_data(
         f" samples{cause}): observability is itself broken"
     )
     return reading, _Finding(
-        Status.HARD, f"hard breach at {format_elapsed(_elapsed(last))}: {trigger}", trigger
+        Status.HARD, f"hard breach at {format_elapsed(_elapsed(last))}: {trigger}", trigger, name
     )
 
 
@@ -552,6 +572,9 @@ def _judge_metric(
     eb = _effective_baseline(baseline, rule.floor)
     value, why = _sample(_lookup(last.values, rule.name))
     if value is None:
+        error = last.error if isinstance(last.error, str) and last.error else None
+        if error is not None and why == "no sample":
+            why = error
         return _judge_no_data(policy, rule, polls, None, why or "no sample", baseline, eb)
     if _low_traffic(policy, rule, last):
         why = (
@@ -600,11 +623,11 @@ def _judge_health(policy: WatchPolicy, streak: int, failed_at: float, at: str) -
         runs = "once" if streak == 1 else f"{streak} intervals in a row"
         trigger = f"health check failed {runs} at {when}"
         return _Finding(
-            Status.HARD, f"hard breach at {at}: {trigger} (hard at {n} in a row)", trigger
+            Status.HARD, f"hard breach at {at}: {trigger} (hard at {n} in a row)", trigger, "health"
         )
     runs = "once (a single-interval blip)" if streak == 1 else f"{streak} intervals in a row"
     reason = f"soft breach at {at}: health check failed {runs} at {when}; hard at {n} in a row"
-    return _Finding(Status.SOFT, reason, f"health check failed {runs} at {when}")
+    return _Finding(Status.SOFT, reason, f"health check failed {runs} at {when}", "health")
 
 
 # --- the judge -------------------------------------------------------------------------------
@@ -619,7 +642,7 @@ def judge(
     Findings are ordered metric breaches (in `policy.rules` order), then no-data breaches (same
     order), then health; `trigger` is the first hard one, worded for the rollback verdict.
     """
-    polls = tuple(polls)
+    polls = _merge_equal_times(policy, tuple(polls))
     if not polls:
         return WatchDecision(status=Status.OK, readings=(), reasons=(), trigger=None)
     at = format_elapsed(_elapsed(polls[-1]))
@@ -638,14 +661,166 @@ def judge(
     health = _judge_health(policy, streak, failed_at, at)
     findings = metric_findings + no_data_findings + ([health] if health else [])
     status = Status.worst(f.status for f in findings)
-    trigger = next((f.trigger for f in findings if f.status is Status.HARD), None)
+    first_hard = next((f for f in findings if f.status is Status.HARD), None)
     return WatchDecision(
         status=status,
         readings=tuple(readings),
         reasons=tuple(f.reason for f in findings),
-        trigger=trigger,
+        trigger=first_hard.trigger if first_hard else None,
         elapsed=_elapsed(polls[-1]),
         health_failures=streak,
+        trigger_metric=first_hard.metric if first_hard else None,
+    )
+
+
+# --- equal times -----------------------------------------------------------------------------
+
+
+def _same_time(a: Poll, b: Poll) -> bool:
+    ea, eb = _elapsed(a), _elapsed(b)
+    return ea == eb  # False for NaN: an unknown time is never "the same" as another
+
+
+def _merge_equal_times(policy: WatchPolicy, polls: tuple[Poll, ...]) -> tuple[Poll, ...]:
+    """Consecutive polls at the same time, merged worst-first (see the module docstring)."""
+    if len(polls) < 2 or all(not _same_time(a, b) for a, b in zip(polls, polls[1:])):
+        return polls
+    merged: list[Poll] = []
+    group: list[Poll] = [polls[0]]
+    for poll in polls[1:]:
+        if _same_time(group[-1], poll):
+            group.append(poll)
+        else:
+            merged.append(_merge(policy, group))
+            group = [poll]
+    merged.append(_merge(policy, group))
+    return tuple(merged)
+
+
+def _merge(policy: WatchPolicy, group: list[Poll]) -> Poll:
+    if len(group) == 1:
+        return group[0]
+    values: dict[str, object] = {}
+    for rule in policy.rules:
+        raws = [_lookup(p.values, rule.name) for p in group]
+        usable = [v for v in (_sample(r)[0] for r in raws) if v is not None]
+        if usable:
+            values[rule.name] = max(usable) if rule.direction == "up" else min(usable)
+        else:  # no usable sample: keep one that explains why, the same whatever the order
+            values[rule.name] = min((r for r in raws), key=_no_data_order)
+    counts = [r for r in (_requests(p) for p in group) if r is not None]
+    health = [h for h in (_health_ok(p) for p in group) if h is not None]
+    errors = sorted(p.error for p in group if isinstance(p.error, str) and p.error)
+    return Poll(
+        elapsed=_elapsed(group[0]),
+        values=values,  # type: ignore[arg-type]
+        requests=max(counts) if counts else None,
+        health_ok=(all(health) if health else None),
+        error=errors[0] if errors else None,
+    )
+
+
+def _no_data_order(raw: object) -> tuple[int, str]:
+    """A total order over unusable samples, so the one kept does not depend on arrival order."""
+    return (0 if raw is None else 1, repr(raw))
+
+
+# --- explaining a decision and the end of a window --------------------------------------------
+
+
+def _recent_samples(polls: Sequence[Poll], metric: str, count: int) -> str:
+    shown = []
+    for poll in polls[-count:]:
+        value, _ = _sample(_lookup(poll.values, metric))
+        shown.append(f"{format_elapsed(_elapsed(poll))} {'no data' if value is None else _fmt_num(value)}")
+    return ", ".join(shown)
+
+
+def evidence(decision: WatchDecision, polls: Sequence[Poll], samples: int = 3) -> str:
+    """The numbers behind a decision, in one line: for a hard breach its metric's value,
+    baseline and threshold with the last `samples` samples; for a soft one every soft metric's.
+    Empty for an OK decision."""
+    if decision.status is Status.OK:
+        return ""
+    readings = {r.metric: r for r in decision.readings}
+    if decision.status is Status.HARD:
+        metrics = [decision.trigger_metric] if decision.trigger_metric else []
+    else:
+        metrics = [r.metric for r in decision.readings if r.classification is Classification.SOFT]
+        if decision.health_failures:
+            metrics.append("health")
+    merged = _merge_equal_times_loose(polls)
+    parts = []
+    for metric in metrics:
+        if metric == "health":
+            n = decision.health_failures
+            parts.append(f"health check failed {n} poll{'s' if n != 1 else ''} in a row")
+            continue
+        r = readings.get(metric or "")
+        if r is None:
+            continue
+        part = r.explanation
+        if r.classification is not Classification.NO_DATA:
+            part += f"; samples {_recent_samples(merged, r.metric, samples)}"
+        parts.append(part)
+    return "; ".join(parts)
+
+
+def _merge_equal_times_loose(polls: Sequence[Poll]) -> tuple[Poll, ...]:
+    """Polls for display: the last of each run at the same time (no policy needed)."""
+    out: list[Poll] = []
+    for poll in polls:
+        if out and _same_time(out[-1], poll):
+            out[-1] = poll
+        else:
+            out.append(poll)
+    return tuple(out)
+
+
+def judge_end(decision: WatchDecision) -> WatchDecision:
+    """The last poll's decision, seen as the end of the window. A window cannot pass on a metric
+    that has no data now:
+
+    * no data at any poll of the window (a window shorter than `no_data_after` that never saw a
+      sample): observability is broken, a hard breach, as in the first minutes of any window;
+    * data earlier, none since: the release has not been shown healthy, a soft breach (the
+      runbook's "no data: escalate": extend the window, accept, or roll back).
+
+    A hard decision, or one with data for every metric, is returned unchanged."""
+    if decision.status is Status.HARD:
+        return decision
+    blind = [r for r in decision.readings if r.classification is Classification.NO_DATA]
+    if not blind:
+        return decision
+    at = format_elapsed(decision.elapsed if decision.elapsed is not None else math.nan)
+    never = [r for r in blind if not r.no_data_since]
+    if never:
+        first = never[0]
+        trigger = f"no data for {first.metric} during the whole window (to {at}): observability is itself broken"
+        reasons = tuple(
+            f"hard breach at {at}: no data for {r.metric} during the whole window (to {at}): {r.explanation}" for r in never
+        )
+        return WatchDecision(
+            status=Status.HARD,
+            readings=decision.readings,
+            reasons=decision.reasons + reasons,
+            trigger=trigger,
+            elapsed=decision.elapsed,
+            health_failures=decision.health_failures,
+            trigger_metric=first.metric,
+        )
+    reasons = tuple(
+        f"soft breach at {at}: the window ended while {r.metric} had no data"
+        f" (none since {format_elapsed(r.no_data_since or 0.0)}): the release has not been shown healthy"
+        for r in blind
+    )
+    return WatchDecision(
+        status=Status.SOFT,
+        readings=decision.readings,
+        reasons=decision.reasons + reasons,
+        trigger=None,
+        elapsed=decision.elapsed,
+        health_failures=decision.health_failures,
     )
 
 

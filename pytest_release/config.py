@@ -9,11 +9,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import yaml
+
+from .gitrepo import DEFAULT_TICKET_PATTERN
+from .restrictions import ApprovalPolicy, ChangeCalendar
 
 STRATEGIES = ("all-at-once", "blue-green", "canary", "manual")
 SOFT_BREACH_ANSWERS = ("continue", "rollback", "extend")
@@ -35,6 +38,14 @@ class DeploySettings:
 
 
 @dataclass(frozen=True)
+class ManualSettings:
+    """The manual strategy: the operator's steps, when release.yaml lists them (otherwise they
+    come from the deployment procedures document)."""
+
+    checklist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SmokeEndpoint:
     name: str
     path: str
@@ -44,10 +55,19 @@ class SmokeEndpoint:
     status: int = 200
     expect_fields: tuple[str, ...] = ()
     component: str = "service"
+    test_data: bool = False  # a write that touches only test data (required on production without a test account)
 
     @property
     def writes(self) -> bool:
         return self.method not in ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True)
+class SmokeTestAccount:
+    """Who the smoke cases act as on a production environment: its headers go with every case."""
+
+    name: str
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,30 @@ class SmokeSettings:
     budget: float = 300.0
     concurrency: int = 8
     endpoints: tuple[SmokeEndpoint, ...] = ()
+    preview_url: str | None = None  # reaches only the new version: a blue-green idle side, a canary's own address
+    read_only: tuple[str, ...] = ()  # paths that accept no write, so need no write case
+    coverage: str = "warn"  # warn | fail | off: a path without its read or write case
+    test_account: SmokeTestAccount | None = None
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    weight: int  # percent of the traffic on the new version after this step
+    analysis: float  # seconds judged after the step (the last step gets the full watch window instead)
+
+
+DEFAULT_CANARY_WEIGHTS = (5, 25, 50, 100)
+
+
+@dataclass(frozen=True)
+class CanarySettings:
+    """How a canary release moves traffic: one deploy-script call per step, each judged briefly."""
+
+    steps: tuple[CanaryStep, ...] = tuple(CanaryStep(w, 300.0) for w in DEFAULT_CANARY_WEIGHTS)
+    interval: float | None = None  # None: the watch interval, at most the step's analysis
+    selector: str = ""  # label matchers for the new version's own metrics; {version} is replaced
+    rules: tuple[str, ...] | None = None  # None: every watch rule, or error_rate and p99_latency with a selector
+    min_requests: float | None = None  # None: watch.min_requests
 
 
 @dataclass(frozen=True)
@@ -105,6 +149,58 @@ class TrafficSettings:
 
 
 @dataclass(frozen=True)
+class ChangeSettings:
+    """The change summary (phase 1): which commits are in scope and how they are grouped."""
+
+    tag_pattern: str | None = None  # glob of release tags; None: derived from tag.pattern
+    ticket_pattern: str = DEFAULT_TICKET_PATTERN
+    components: Mapping[str, str] = field(default_factory=dict)  # path prefix or glob -> name
+    paths: tuple[str, ...] = ()  # git pathspecs relative to the project root; () = the whole repo
+    required: bool = True  # no git repository / no history: a blocking finding (else an open risk)
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Phase 1's inputs. Paths are relative to the project root (the directory of release.yaml)."""
+
+    acceptance_criteria: str = "_docs/00_problem/acceptance_criteria.md"
+    test_reports: tuple[str, ...] = ("_docs/06_metrics/**/*.xml",)
+    restrictions: str = "_docs/00_problem/restrictions.md"
+    performance_evidence: str = "auto"  # auto (as restrictions.md says) | required | optional
+    perf_reports: str = "_docs/06_metrics/perf_*.md"
+    implementation_reports: str = "_docs/03_implementation"
+    changes: ChangeSettings = field(default_factory=ChangeSettings)
+    change_windows: ChangeCalendar = field(default_factory=ChangeCalendar)
+    approvals: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """Where the images live; credentials come from <credentials_env>_USERNAME/_PASSWORD/_TOKEN."""
+
+    url: str
+    repository: str
+    credentials_env: str = "RELEASE_REGISTRY"
+    timeout: float = 10.0
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """The issue tracker (one per project); credentials come from <credentials_env>_USERNAME/_TOKEN."""
+
+    backend: str = "file"  # file | jira
+    path: str = "_docs/tracker.yaml"
+    url: str | None = None
+    credentials_env: str = "RELEASE_TRACKER"
+    timeout: float = 10.0
+    verify_tls: bool = True
+    blocking_statuses: tuple[str, ...] = ("In Progress", "Code Review")
+    released_status: str = "Released"
+    ready_status: str = "Ready for Release"
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     kind: str
@@ -118,10 +214,27 @@ class Environment:
     traffic: TrafficSettings | None
     current_version_url: str | None
     current_version_field: str
+    manual: ManualSettings = field(default_factory=ManualSettings)
+    current_version_source: str = "url"  # url | report (the last Released report for this environment)
+    gate: GateSettings = field(default_factory=GateSettings)
+    registry: RegistrySettings | None = None
+    canary: CanarySettings = field(default_factory=CanarySettings)
 
     @property
     def production(self) -> bool:
         return self.kind == "production"
+
+
+@dataclass(frozen=True)
+class TagSettings:
+    """The git tag of a Released release (phase 6). `enabled` is auto, true or false: auto tags
+    only when the project root is the top level of its git work tree."""
+
+    enabled: str = "auto"
+    pattern: str = "release/{version}"
+    push: bool = False
+    remote: str = "origin"
+    environments: tuple[str, ...] = ()  # empty: every environment tags
 
 
 @dataclass(frozen=True)
@@ -134,6 +247,10 @@ class Config:
     env_file: Path
     env_example: Path
     environments: Mapping[str, Environment]
+    lock_dir: Path | None = None  # one lock file per environment; default <release_dir>/.locks
+    deployment_procedures: Path | None = None  # where the manual strategy's checklist may come from
+    tag: TagSettings = field(default_factory=TagSettings)
+    tracker: TrackerSettings | None = None  # None: _docs/tracker.yaml when it exists (see tracker.py)
 
     def environment(self, name: str) -> Environment:
         try:
@@ -311,7 +428,7 @@ def _merge(base: Any, override: Any) -> Any:
     return override if override is not None else base
 
 
-_SHARED_SECTIONS = ("deploy", "smoke", "metrics", "watch", "traffic", "current_version")
+_SHARED_SECTIONS = ("deploy", "smoke", "metrics", "watch", "traffic", "current_version", "gate", "registry")
 
 
 def _read_config(path: Path, raw: dict[str, Any]) -> Config:
@@ -349,8 +466,38 @@ def _read_config(path: Path, raw: dict[str, Any]) -> Config:
         env_example=project_path("env_example", ".env.example"),
         environments=environments,
     )
+    config = replace(
+        config,
+        lock_dir=project_path("lock_dir", str(config.release_dir / ".locks")),
+        deployment_procedures=project_path("deployment_procedures", "_docs/04_deploy/deployment_procedures.md"),
+    )
+    config = replace(config, tag=_read_tag(top.child("tag"), environments))
+    config = replace(config, tracker=_read_tracker(top))
     top.finish()
     return config
+
+
+def _read_tag(node: _Node, environments: Mapping[str, Any]) -> TagSettings:
+    enabled = node.get("enabled", "auto", lambda v: str(v).lower() if isinstance(v, bool) else _str(v))
+    if enabled not in ("auto", "true", "false"):
+        node.fail(f"expected auto, true or false, got {enabled!r}", "enabled")
+    from .bookkeeping import check_tag_pattern
+
+    pattern = node.get("pattern", "release/{version}", _str)
+    try:
+        check_tag_pattern(pattern)
+    except ValueError as exc:
+        node.fail(str(exc), "pattern")
+    remote = node.get("remote", "origin", _str)
+    if not remote or remote.startswith("-"):
+        node.fail(f"not a git remote name: {remote!r}", "remote")
+    only = node.get("environments", (), _str_list)
+    for name in only:
+        if name not in environments:
+            node.fail(f"no environment named {name!r} (configured: {', '.join(sorted(environments))})", "environments")
+    settings = TagSettings(enabled=enabled, pattern=pattern, push=node.get("push", False, _bool), remote=remote, environments=only)
+    node.finish()
+    return settings
 
 
 def _default_kind(name: str) -> str:
@@ -372,6 +519,11 @@ def _read_environment(node: _Node) -> Environment:
     current = node.child("current_version")
     current_url = current.get("url", None, _str)
     current_field = current.get("field", "version", _str)
+    current_source = current.get("source", "url" if current_url else "report", _str)
+    if current_source not in ("url", "report"):
+        current.fail(f"expected url (ask current_version.url) or report (the last Released report), got {current_source!r}", "source")
+    if current_source == "url" and not current_url:
+        current.fail("source url needs current_version.url", "source")
     current.finish()
     env = Environment(
         name=name,
@@ -386,10 +538,51 @@ def _read_environment(node: _Node) -> Environment:
         traffic=_read_traffic(node.child("traffic")) if node.data.get("traffic") else None,
         current_version_url=current_url,
         current_version_field=current_field,
+        manual=_read_manual(node.child("manual")),
+        current_version_source=current_source,
+        gate=_read_gate(node.child("gate")),
+        registry=_read_registry(node.child("registry")) if node.data.get("registry") else None,
     )
+    env = replace(env, canary=_read_canary(node.child("canary"), env.watch))
+    env = _metrics_match_rules(node, env)
+    if "blue-green" in strategies and not env.smoke.preview_url:
+        node.fail(
+            "blue-green needs smoke.preview_url: the idle side is smoke-tested at its own address before the switch",
+            "smoke.preview_url",
+        )
+    node.read.add("registry")
     node.read.add("traffic")
     node.finish()
     return env
+
+
+def _metrics_match_rules(node: _Node, env: Environment) -> Environment:
+    """Every judged metric must be measurable, and every added query is judged: a rule without a
+    query would read as "no data" (a hard breach) in every release; a query without a rule gets
+    the default rule (higher is worse, soft at 1.5x)."""
+    from .metrics.promql import STANDARD_METRICS
+
+    metrics, watch = env.metrics, env.watch
+    if metrics.provider == "scrape":
+        if metrics.queries:
+            node.fail("queries are PromQL: they need metrics.provider prometheus (scrape reads the standard metrics only)", "metrics.queries")
+        for rule in watch.rules:
+            if rule.name not in STANDARD_METRICS:
+                node.fail(
+                    f"the scrape provider cannot measure {rule.name!r} (it reads {', '.join(STANDARD_METRICS)}): "
+                    "use metrics.provider prometheus with a query for it, or remove the rule",
+                    f"watch.rules.{rule.name}",
+                )
+        return env
+    measured = set(STANDARD_METRICS) | set(metrics.queries)
+    for rule in watch.rules:
+        if rule.name not in measured:
+            node.fail(f"no query measures {rule.name!r}: add metrics.queries.{rule.name} (PromQL)", f"watch.rules.{rule.name}")
+    raw_rules = node.data.get("watch", {}).get("rules") if isinstance(node.data.get("watch"), dict) else None
+    disabled = {n for n, r in (raw_rules or {}).items() if isinstance(r, dict) and r.get("enabled") is False}
+    judged = {rule.name for rule in watch.rules} | disabled
+    extra = tuple(MetricRuleSettings(name=name, direction="up", soft=1.5, hard=None, floor=0.0) for name in metrics.queries if name not in judged and name not in STANDARD_METRICS)
+    return replace(env, watch=replace(watch, rules=watch.rules + extra)) if extra else env
 
 
 def _read_deploy(node: _Node) -> DeploySettings:
@@ -400,6 +593,15 @@ def _read_deploy(node: _Node) -> DeploySettings:
         output_head=node.get("output_head", 200, _positive(_int)),
         output_tail=node.get("output_tail", 800, _positive(_int)),
     )
+    node.finish()
+    return settings
+
+
+def _read_manual(node: _Node) -> ManualSettings:
+    checklist = node.get("checklist", (), _str_list)
+    if any(not step.strip() for step in checklist):
+        node.fail("a checklist step cannot be empty", "checklist")
+    settings = ManualSettings(checklist=tuple(step.strip() for step in checklist))
     node.finish()
     return settings
 
@@ -435,18 +637,85 @@ def _read_smoke(node: _Node) -> SmokeSettings:
                 status=ep.get("status", 201 if method == "POST" else 200, _int),
                 expect_fields=ep.get("expect_fields", (), _str_list),
                 component=ep.get("component", "service", _str),
+                test_data=ep.get("test_data", False, _bool),
             )
         )
         ep.finish()
+    coverage = node.get("coverage", "warn", _str)
+    if coverage not in ("warn", "fail", "off"):
+        node.fail(f"expected warn, fail or off, got {coverage!r}", "coverage")
+    read_only = node.get("read_only", (), _str_list)
+    for path in read_only:
+        if not path.startswith("/"):
+            node.fail(f"a path starts with '/', got {path!r}", "read_only")
     settings = SmokeSettings(
         base_url=node.get("base_url", None, _str),
         request_timeout=node.get("request_timeout", 10.0, _positive(parse_duration)),
         budget=node.get("budget", 300.0, _positive(parse_duration)),
         concurrency=node.get("concurrency", 8, _positive(_int)),
         endpoints=tuple(endpoints),
+        preview_url=node.get("preview_url", None, _str),
+        read_only=read_only,
+        coverage=coverage,
+        test_account=_read_test_account(node.child("test_account")),
     )
     if settings.endpoints and not settings.base_url:
         node.fail("smoke endpoints need a base_url", "base_url")
+    if settings.test_account is not None:  # every case acts as the test account, a rollback's too
+        account = settings.test_account.headers
+        settings = replace(settings, endpoints=tuple(replace(e, headers={**account, **e.headers}) for e in settings.endpoints))
+    node.finish()
+    return settings
+
+
+def _read_test_account(node: _Node) -> SmokeTestAccount | None:
+    if not node.data:
+        return None
+    name = node.get("name", None, _str)
+    if not name:
+        node.fail("a test account needs a name (who the smoke cases act as)", "name")
+    headers = node.get("headers", {})
+    if not isinstance(headers, dict) or not headers:
+        node.fail("expected a mapping of the headers that identify the test account", "headers")
+    node.finish()
+    return SmokeTestAccount(name=name, headers={str(k): str(v) for k, v in headers.items()})
+
+
+def _read_canary(node: _Node, watch: WatchSettings) -> CanarySettings:
+    default_analysis = node.get("step_analysis", 300.0, _positive(parse_duration))
+    raw = node.get("steps", list(DEFAULT_CANARY_WEIGHTS))
+    if not isinstance(raw, list) or not raw:
+        node.fail("expected a list of traffic percentages like [5, 25, 50, 100]", "steps")
+    steps: list[CanaryStep] = []
+    for index, item in enumerate(raw):
+        where = f"steps[{index}]"
+        analysis = default_analysis
+        if isinstance(item, dict):
+            step = _Node(node.file, node.where(where), item)
+            weight = step.get("weight", None, _int)
+            analysis = step.get("analysis", default_analysis, _positive(parse_duration))
+            step.finish()
+        else:
+            weight = item
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 100:
+            node.fail(f"a step is a whole percentage from 1 to 100 (or {{weight: N, analysis: 1m}}), got {weight!r}", where)
+        if steps and weight <= steps[-1].weight:
+            node.fail(f"steps must increase: {weight} follows {steps[-1].weight}", where)
+        steps.append(CanaryStep(weight, analysis))
+    if steps[-1].weight != 100:
+        node.fail(f"the last step must be 100 (all traffic on the new version), got {steps[-1].weight}", "steps")
+    rule_names = [r.name for r in watch.rules]
+    rules = node.get("rules", None, _str_list)
+    for name in rules or ():
+        if name not in rule_names:
+            node.fail(f"{name!r} is not one of this environment's watch rules ({', '.join(rule_names)})", "rules")
+    settings = CanarySettings(
+        steps=tuple(steps),
+        interval=node.get("interval", None, _positive(parse_duration)),
+        selector=node.get("selector", "", _str),
+        rules=rules,
+        min_requests=node.get("min_requests", None, _number),
+    )
     node.finish()
     return settings
 
@@ -541,6 +810,161 @@ def _read_traffic(node: _Node) -> TrafficSettings:
     )
     node.finish()
     return settings
+
+
+def _read_gate(node: _Node) -> GateSettings:
+    from . import restrictions as r
+
+    changes = node.child("changes")
+    ticket_pattern = changes.get("ticket_pattern", DEFAULT_TICKET_PATTERN, _str)
+    try:
+        if re.compile(ticket_pattern).groups:
+            changes.fail("use non-capturing groups (?:...) only: the whole match is the ticket key", "ticket_pattern")
+    except re.error as exc:
+        changes.fail(f"not a valid regular expression: {exc}", "ticket_pattern")
+    components = changes.get("components", {})
+    if not isinstance(components, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in components.items()):
+        changes.fail("expected a mapping of path prefixes or globs to component names", "components")
+    tag_pattern = changes.get("tag_pattern", None, _str)
+    if tag_pattern is not None and (not tag_pattern.strip() or " " in tag_pattern):
+        changes.fail(f"expected a tag glob like 'release/*', got {tag_pattern!r}", "tag_pattern")
+    change_settings = ChangeSettings(
+        tag_pattern=tag_pattern,
+        ticket_pattern=ticket_pattern,
+        components=dict(components),
+        paths=changes.get("paths", (), _str_list),
+        required=changes.get("required", True, _bool),
+    )
+    changes.finish()
+
+    windows = node.child("change_windows")
+    timezone = windows.get("timezone", "UTC", r.parse_timezone)
+
+    def spans(key: str) -> tuple[r.WeeklySpan, ...]:
+        raw = windows.get(key, [])
+        if not isinstance(raw, list):
+            windows.fail("expected a list of {days, from, to} periods", key)
+        out = []
+        for index, item in enumerate(raw):
+            span = _Node(windows.file, f"{windows.where(key)}[{index}]", item)
+            days = span.get("days", None, r.parse_days)
+            start = span.get("from", None, r.parse_clock)
+            end = span.get("to", None, lambda v: r.parse_clock(v, end=True))
+            if days is None or start is None or end is None:
+                span.fail("days, from and to are required (like {days: mon-fri, from: '09:00', to: '17:00'})")
+            try:
+                out.append(r.WeeklySpan(days, start, end, span.get("reason", "", _str)))
+            except ValueError as exc:
+                span.fail(str(exc))
+            span.finish()
+        return tuple(out)
+
+    open_spans, blackouts = spans("open"), spans("blackouts")
+    freezes = []
+    raw_freezes = windows.get("freezes", [])
+    if not isinstance(raw_freezes, list):
+        windows.fail("expected a list of {from, to, reason} periods", "freezes")
+    for index, item in enumerate(raw_freezes):
+        freeze = _Node(windows.file, f"{windows.where('freezes')}[{index}]", item)
+        start = freeze.get("from", None, lambda v: r.parse_moment(v, timezone))
+        end = freeze.get("to", None, lambda v: r.parse_moment(v, timezone, end=True))
+        if start is None or end is None:
+            freeze.fail("from and to are required (dates like 2026-12-20, or '2026-12-20 18:00')")
+        try:
+            freezes.append(r.Freeze(start, end, freeze.get("reason", "", _str)))
+        except ValueError as exc:
+            freeze.fail(str(exc))
+        freeze.finish()
+    windows.finish()
+
+    approvals = node.child("approvals")
+    required = approvals.get("required", 0, _int)
+    if required < 0:
+        approvals.fail(f"must be 0 or more, got {required}", "required")
+    policy = r.ApprovalPolicy(
+        required=required,
+        four_eyes=approvals.get("four_eyes", True, _bool),
+        approvers=approvals.get("approvers", (), _str_list),
+    )
+    approvals.finish()
+
+    performance = node.get("performance_evidence", "auto", _str)
+    if performance not in ("auto", "required", "optional"):
+        node.fail(f"expected auto (as restrictions.md says), required or optional, got {performance!r}", "performance_evidence")
+    settings = GateSettings(
+        acceptance_criteria=node.get("acceptance_criteria", GateSettings.acceptance_criteria, _str),
+        test_reports=node.get("test_reports", GateSettings.test_reports, _str_list),
+        restrictions=node.get("restrictions", GateSettings.restrictions, _str),
+        performance_evidence=performance,
+        perf_reports=node.get("perf_reports", GateSettings.perf_reports, _str),
+        implementation_reports=node.get("implementation_reports", GateSettings.implementation_reports, _str),
+        changes=change_settings,
+        change_windows=r.ChangeCalendar(timezone, open_spans, blackouts, tuple(freezes)),
+        approvals=policy,
+    )
+    node.finish()
+    return settings
+
+
+def _read_registry(node: _Node) -> RegistrySettings:
+    url = node.get("url", None, _str)
+    repository = node.get("repository", None, _str)
+    if not url:
+        node.fail("the registry's URL is required (like https://registry.example.com)", "url")
+    if not repository:
+        node.fail("the image repository is required (like acme/orders)", "repository")
+    from .registry import InvalidReference, validate_reference
+
+    try:
+        validate_reference(repository, "latest")
+    except InvalidReference as exc:
+        node.fail(str(exc), "repository")
+    if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        node.fail("must not carry credentials: they come from the environment", "url")
+    settings = RegistrySettings(
+        url=url,
+        repository=repository,
+        credentials_env=node.get("credentials_env", "RELEASE_REGISTRY", _env_prefix),
+        timeout=node.get("timeout", 10.0, _positive(parse_duration)),
+        verify_tls=node.get("verify_tls", True, _bool),
+    )
+    node.finish()
+    return settings
+
+
+def _read_tracker(top: _Node) -> TrackerSettings | None:
+    if not top.data.get("tracker"):
+        top.read.add("tracker")
+        return None
+    node = top.child("tracker")
+    backend = node.get("backend", "file", _str)
+    if backend not in ("file", "jira"):
+        node.fail(f"expected file or jira, got {backend!r}", "backend")
+    url = node.get("url", None, _str)
+    if backend == "jira" and not url:
+        node.fail("the jira backend needs the site's URL (like https://acme.atlassian.net)", "url")
+    if url and "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        node.fail("must not carry credentials: they come from the environment", "url")
+    blocking = node.get("blocking_statuses", TrackerSettings.blocking_statuses, _str_list)
+    settings = TrackerSettings(
+        backend=backend,
+        path=node.get("path", TrackerSettings.path, _str),
+        url=url,
+        credentials_env=node.get("credentials_env", "RELEASE_TRACKER", _env_prefix),
+        timeout=node.get("timeout", 10.0, _positive(parse_duration)),
+        verify_tls=node.get("verify_tls", True, _bool),
+        blocking_statuses=blocking,
+        released_status=node.get("released_status", TrackerSettings.released_status, _str),
+        ready_status=node.get("ready_status", TrackerSettings.ready_status, _str),
+    )
+    node.finish()
+    return settings
+
+
+def _env_prefix(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+        raise ValueError(f"expected the prefix of environment variable names (like RELEASE_TRACKER), got {value!r}")
+    return value
 
 
 def parse_soft_breach_answer(value: str) -> tuple[str, float]:

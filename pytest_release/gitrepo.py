@@ -15,6 +15,7 @@ import subprocess
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 __all__ = [
@@ -23,9 +24,12 @@ __all__ = [
     "Commit",
     "GitError",
     "change_summary",
+    "commit_time",
     "create_tag",
+    "file_commit_time",
     "head_sha",
     "last_release_tag",
+    "tag_time",
 ]
 
 # Jira-style keys (PROJ-123). Identifiers that look the same but are not tickets are left out.
@@ -130,6 +134,7 @@ def change_summary(
     components: Mapping[str, str] | None = None,
     ticket_pattern: str = DEFAULT_TICKET_PATTERN,
     implementation_reports: Path | None = None,
+    paths: Iterable[str] = (),
 ) -> ChangeSummary:
     """Commits from the last release tag (or the root commit) to HEAD, classified.
 
@@ -138,13 +143,21 @@ def change_summary(
     given, belongs to its top-level directory (files at the top level: "(root)"). A commit
     touching two components is listed under both. Merge commits are left out: their changes
     are already in the commits they merge.
+
+    `paths` (git pathspecs, relative to `root`) limits the summary to commits touching them: a
+    service released from a monorepo (`paths=["."]` with `root` its directory). Component paths
+    stay relative to the repository's top level, as git prints them.
     """
     root = Path(root)
     head = head_sha(root)
     base = last_release_tag(root, tag_pattern)
     tickets_re = re.compile(ticket_pattern)
     revision = f"refs/tags/{base}..{head}" if base else head
-    commits = _read_commits(root, revision, tickets_re)
+    pathspecs = [p for p in paths]
+    for spec in pathspecs:
+        if not spec or spec.startswith("-"):
+            raise GitError(f"invalid path {spec!r} for the change summary")
+    commits = _read_commits(root, revision, tickets_re, pathspecs)
 
     grouped: dict[str, dict[str, list[Commit]]] = {}
     for commit in reversed(commits):  # oldest first, so that insertion order is stable
@@ -189,6 +202,37 @@ def change_summary(
     )
 
 
+def commit_time(root: Path, revision: str = "HEAD") -> datetime:
+    """When `revision` was committed (the committer date, UTC)."""
+    output = _git(root, "log", "-1", "--format=%ct", revision, "--").strip()
+    if not output.isdigit():
+        raise GitError(f"{root}: no commit time for {revision}")
+    return datetime.fromtimestamp(int(output), timezone.utc)
+
+
+def tag_time(root: Path, tag: str) -> datetime | None:
+    """When the tag was made: the tagger date of an annotated tag, the commit date otherwise."""
+    output = _git(root, "for-each-ref", "--format=%(creatordate:unix)", f"refs/tags/{tag}").strip()
+    first = output.splitlines()[0] if output else ""
+    return datetime.fromtimestamp(int(first), timezone.utc) if first.isdigit() else None
+
+
+def file_commit_time(root: Path, path: Path) -> datetime | None:
+    """The time of the last commit that changed `path`, if it is tracked and unchanged since.
+
+    A checked-out file's modification time is the time of the checkout, which says nothing
+    about when its content was written; a committed, unmodified file is as old as its commit.
+    None for an untracked or locally modified file (its modification time is then the truth)."""
+    try:
+        status = _git(root, "status", "--porcelain", "--untracked-files=all", "--", os.fspath(path))
+        if status.strip():
+            return None
+        output = _git(root, "log", "-1", "--format=%ct", "--", os.fspath(path)).strip()
+    except GitError:
+        return None
+    return datetime.fromtimestamp(int(output), timezone.utc) if output.isdigit() else None
+
+
 def create_tag(
     root: Path,
     name: str,
@@ -217,10 +261,14 @@ def create_tag(
     return tag_sha
 
 
-def _read_commits(root: Path, revision: str, tickets_re: re.Pattern[str]) -> list[Commit]:
+def _read_commits(
+    root: Path, revision: str, tickets_re: re.Pattern[str], pathspecs: list[str] | None = None
+) -> list[Commit]:
     """Commit metadata and changed paths, in two NUL-separated git log runs."""
+    pathspecs = pathspecs or []
     metadata = _git(
-        root, "log", "-z", "--no-merges", "--format=%H%x00%an <%ae>%x00%s%x00%b", revision, "--"
+        root, "log", "-z", "--no-merges", "--format=%H%x00%an <%ae>%x00%s%x00%b", revision, "--",
+        *pathspecs,
     )
     fields = metadata.split("\0")
     if fields and fields[-1] == "":
@@ -228,7 +276,7 @@ def _read_commits(root: Path, revision: str, tickets_re: re.Pattern[str]) -> lis
     if len(fields) % 4:
         raise GitError(f"{root}: unexpected git log output ({len(fields)} fields)")
     records = [fields[i : i + 4] for i in range(0, len(fields), 4)]
-    paths = _read_paths(root, revision, [record[0] for record in records])
+    paths = _read_paths(root, revision, [record[0] for record in records], pathspecs)
 
     commits = []
     for sha, author, subject, body in records:
@@ -247,10 +295,12 @@ def _read_commits(root: Path, revision: str, tickets_re: re.Pattern[str]) -> lis
     return commits
 
 
-def _read_paths(root: Path, revision: str, shas: list[str]) -> dict[str, tuple[str, ...]]:
+def _read_paths(
+    root: Path, revision: str, shas: list[str], pathspecs: list[str] | None = None
+) -> dict[str, tuple[str, ...]]:
     output = _git(
         root, "log", "-z", "--no-merges", "--no-renames", "--format=%H", "--name-only",
-        revision, "--",
+        revision, "--", *(pathspecs or []),
     )
     expected = iter(shas)
     paths: dict[str, list[str]] = {}

@@ -1,4 +1,11 @@
-"""Hooks that users implement in a conftest.py or plugin (added in `pytest_addhooks`)."""
+"""Hooks that users implement in a conftest.py or plugin (added in `pytest_addhooks`).
+
+Every hook receives `release`, the release in progress (`pytest_release.context.ReleaseContext`:
+`release.state`, `release.invocation`, `release.env`, `release.paths.report`...); an
+implementation may take any subset of a hook's arguments, as with every pytest hook.
+
+A user hook that raises is reported (terminal and report) and otherwise ignored: a broken
+notifier must not roll back a good release or hide a bad one. See docs/hooks.md."""
 
 from __future__ import annotations
 
@@ -11,6 +18,9 @@ if TYPE_CHECKING:
     from .context import ReleaseContext
     from .release import Phase, Verdict
 
+#: The events of `pytest_release_notify`, in the order a release can reach them.
+NOTIFY_EVENTS = ("started", "rolling-back", "rolled-back", "released", "aborted", "rollback-failed")
+
 
 @pytest.hookspec(firstresult=True)
 def pytest_release_make_clock(config: pytest.Config) -> "Clock | None":
@@ -22,22 +32,37 @@ def pytest_release_make_clock(config: pytest.Config) -> "Clock | None":
 
 @pytest.hookspec
 def pytest_release_phase_finished(release: "ReleaseContext", phase: "Phase", status: str) -> None:
-    """A phase finished (`status` is passed, failed or skipped)."""
+    """A phase finished: called once per phase that started, in run order.
+
+    `phase` is a `pytest_release.release.Phase` (`phase.value` is gate, strategy, execute, smoke,
+    watch or commit; `phase.title` its name in the report); `status` is passed, failed or
+    skipped. The phase's section in the report is complete and on disk when this is called."""
 
 
 @pytest.hookspec
 def pytest_release_verdict(release: "ReleaseContext", verdict: "Verdict", reasons: "list[str]") -> None:
-    """The release reached its verdict; the report is final when this is called."""
+    """The release reached its verdict; called once, at the end of the session.
+
+    `verdict` is a `pytest_release.release.Verdict` (`verdict.value`: Released,
+    Released-with-override, Rolled-Back, Aborted, Rollback-Failed; `verdict.exit_code`);
+    `reasons` is the reason chain, first cause first. The report is final and on disk."""
 
 
 @pytest.hookspec
 def pytest_release_report_context(release: "ReleaseContext", context: "dict[str, Any]") -> None:
     """Change the report before it is rendered for the last time.
 
-    `context["sections"]` is a list of (title, markdown) pairs appended after the phases; add yours."""
+    `context["sections"]` is a list of (title, markdown) pairs rendered after the phases, before
+    the verdict: append yours. Read-only keys: `context["verdict"]` (the verdict's name),
+    `context["reasons"]` (the reason chain) and `context["summary"]` (the summary table's rows).
+    What you add passes through the same secret redaction as the rest of the report."""
 
 
 @pytest.hookspec
 def pytest_release_notify(release: "ReleaseContext", event: str, detail: str) -> None:
-    """The release changed state: `event` is started, rolling-back, rolled-back, released,
-    aborted or rollback-failed. Called once per change, never once per poll."""
+    """The release changed state. Called once per change, never once per poll.
+
+    `event` is one of `NOTIFY_EVENTS`: started (the deploy script is about to change the live
+    system), rolling-back (a rollback begins), and exactly one final event: released,
+    rolled-back, aborted or rollback-failed. `detail` is one line (redacted): what is being
+    deployed, why the rollback runs, or the verdict's headline."""

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from xml.parsers import expat
 
-__all__ = ["JUnitError", "TestReport", "TestResult", "latest_report", "read_junit"]
+__all__ = ["JUnitError", "TestReport", "TestResult", "latest_report", "latest_run", "merge_reports", "read_junit"]
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 
@@ -117,6 +117,38 @@ def latest_report(pattern_or_paths: str | Sequence[str], root: Path) -> Path | N
             if newest is None or key > newest:
                 newest = key
     return Path(newest[1]) if newest else None
+
+
+def latest_run(pattern_or_paths: str | Sequence[str], root: Path) -> list[Path]:
+    """The files of the latest test run: the newest match (see `latest_report`).
+
+    Maven Surefire and Failsafe write one `TEST-<class>.xml` per test class, so when the newest
+    match is such a file, its run is every `TEST-*.xml` in the same directory."""
+    newest = latest_report(pattern_or_paths, root)
+    if newest is None:
+        return []
+    if newest.name.startswith("TEST-") and newest.suffix == ".xml":
+        return sorted(p for p in newest.parent.glob("TEST-*.xml") if p.is_file())
+    return [newest]
+
+
+def merge_reports(reports: Sequence[TestReport]) -> TestReport:
+    """One report of several files of the same run; `path` is the first file's."""
+    if len(reports) == 1:
+        return reports[0]
+    results = tuple(r for report in reports for r in report.results)
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for result in results:
+        counts[result.outcome] += 1
+    counts["total"] = len(results)
+    stamps = [r.timestamp for r in reports if r.timestamp is not None]
+    aware = [s for s in stamps if s.tzinfo is not None] or stamps
+    return TestReport(
+        path=reports[0].path,
+        results=results,
+        counts=types.MappingProxyType(counts),
+        timestamp=min(aware) if aware and all((s.tzinfo is None) == (aware[0].tzinfo is None) for s in aware) else None,
+    )
 
 
 def read_junit(path: Path) -> TestReport:

@@ -137,6 +137,8 @@ class Release:
         self.overrides.append(reason)
 
     def interrupt(self, why: str) -> None:
+        if self.committed:
+            return  # verified and committed: stopping during phase 6's bookkeeping changes nothing live
         if self.interrupted is None:
             self.interrupted = why
 

@@ -6,12 +6,46 @@ Rollback-Failed for a person to take over, never retried and never followed by a
 
 from __future__ import annotations
 
+import signal
+import threading
+
 from .context import ReleaseContext
 from .report import MarkdownReport, timestamp
 from .release import Phase
 from .smoke import SmokeRunner
 from .analysis import WatchDecision
 from .watch import HealthCheck, WatchWindow
+
+
+UNKNOWN_STATE = (
+    "The system is in an unknown state and needs a person: nothing further was deployed "
+    "and nothing will be retried. Check what is serving before anything else."
+)
+
+
+class _signals_noted:
+    """Ctrl-C and SIGTERM during the rollback are noted, not obeyed: half a rollback is the worst
+    state to leave a system in (SIGKILL still ends everything, and the report already says
+    "rollback started"). Only the main thread can set handlers; elsewhere this does nothing."""
+
+    def __init__(self, ctx: ReleaseContext) -> None:
+        self.ctx = ctx
+        self.saved: dict[int, object] = {}
+
+    def _note(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        self.ctx.say(f"signal {name} received during the rollback: finishing the rollback first")
+        self.ctx.state.incomplete.append(f"{name} received during the rollback")
+
+    def __enter__(self) -> "_signals_noted":
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.saved[signum] = signal.signal(signum, self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def roll_back(ctx: ReleaseContext, why: str) -> tuple[bool, str]:
@@ -24,13 +58,19 @@ def roll_back(ctx: ReleaseContext, why: str) -> tuple[bool, str]:
     ctx.say(f"rolling back {ctx.invocation.version} -> {target or '?'} in {ctx.env.name}: {why}")
     ctx.pytest_config.hook.pytest_release_notify(release=ctx, event="rolling-back", detail=why)
     ctx.flush()
-    ok, detail = _run(ctx, target, why)
+    with _signals_noted(ctx):
+        try:
+            ok, detail = _run(ctx, target, why)
+        except Exception as exc:  # whatever breaks, the verdict must still be written
+            ok, detail = False, f"the rollback stopped on an error: {type(exc).__name__}: {exc}"
     state.finish_rollback(ok, detail)
     summary.finished = ctx.clock.now()
     summary.status = "succeeded" if ok else "FAILED"
     summary.text(f"Result: {'succeeded' if ok else 'FAILED'}: {detail}. Details: `{ctx.paths.rollback_report.name}`.")
+    if not ok:
+        summary.text(UNKNOWN_STATE)
     if ctx.rollback_report is not None:
-        ctx.rollback_report.extra["result"] = ("Succeeded: " if ok else "FAILED: ") + detail
+        ctx.rollback_report.extra["result"] = f"Succeeded: {detail}" if ok else f"FAILED: {detail}. {UNKNOWN_STATE}"
     ctx.flush()
     ctx.say(f"rollback {'succeeded' if ok else 'FAILED'}: {detail}")
     return ok, detail

@@ -28,14 +28,28 @@ SUITE_DIR = Path(release_suite.__file__).resolve().parent
 
 
 def suite_files() -> dict[Path, Phase]:
-    """release_suite/phaseN_*.py -> the phase N; validated, not assumed."""
+    """release_suite/phaseN_*.py -> the phase N; validated, not assumed. A phase may have several
+    modules (phase5_traffic_shift.py, phase5_watch_window.py): they run in name order, and each
+    depends on the ones before it."""
     files = {}
     for path in sorted(SUITE_DIR.glob("phase*_*.py")):
         number = int(path.stem[len("phase"):].split("_", 1)[0])
         files[path] = list(Phase)[number - 1]
-    if sorted(files.values(), key=lambda p: p.number) != list(Phase):
-        raise pytest.UsageError(f"{SUITE_DIR}: expected one module per phase, found {[p.name for p in files]}")
+    if sorted(set(files.values()), key=lambda p: p.number) != list(Phase):
+        raise pytest.UsageError(f"{SUITE_DIR}: expected at least one module per phase, found {[p.name for p in files]}")
     return files
+
+
+def _empty_parametrization(item: pytest.Item) -> bool:
+    """pytest's stand-in for a check parametrized over nothing (no canary steps, no endpoints)."""
+    mark = item.get_closest_marker("skip")
+    return mark is not None and str(mark.kwargs.get("reason", "")).startswith("got empty parameter set")
+
+
+def _runs_first_in_phase(item: pytest.Item) -> bool:
+    """A suite module that must run before the user's tests of its phase (the traffic shift
+    before the user's watch checks) says so with RUNS_FIRST_IN_PHASE = True."""
+    return bool(getattr(getattr(item, "module", None), "RUNS_FIRST_IN_PHASE", False))
 
 
 class ReleaseSession:
@@ -46,12 +60,16 @@ class ReleaseSession:
         self.invocation = invocation
         self.release_config = release_config
         self.ctx: ReleaseContext | None = None
-        self.suite = suite_files()
+        # --release-rollback-only: one check (standalone.SUITE_FILE) instead of the six phases
+        self.standalone = bool(config.getoption("release_rollback_only", False))
+        self.suite = _standalone_suite() if self.standalone else suite_files()
         self.remaining: dict[Phase, int] = {}
         self._previous_sigterm: Any = None
         self._terminal: Any = None
         self.report_open = False
         self.phases_collected = False
+        self.env_lock: Any = None  # lock.EnvLock while this release holds its environment
+        self.hook_errors: list[str] = []  # user hook implementations that raised
         # The suite directory (not its files) is the collection argument, so node ids read
         # "phase3_execute.py::test_deploy_script_succeeds" wherever the package is installed.
         config.args = list(config.args) + [str(SUITE_DIR)]
@@ -64,7 +82,7 @@ class ReleaseSession:
             return  # listing the phases releases nothing: no report, no verdict
         clock = self.config.hook.pytest_release_make_clock(config=self.config) or RealClock()
         self._terminal = self.config.pluginmanager.getplugin("terminalreporter")
-        self.ctx = ReleaseContext(
+        self.ctx = _context_class(self.standalone)(
             pytest_config=self.config, invocation=self.invocation, config=self.release_config,
             clock=clock, write_line=self._write_line,
         )
@@ -74,11 +92,37 @@ class ReleaseSession:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.ctx is None or not self.phases_collected:
             return
+        from .lock import LockBusy, acquire
+
+        busy: LockBusy | None = None
+        try:  # one release per environment at a time: the lock comes before the report
+            lock_dir = self.release_config.lock_dir or self.release_config.release_dir / ".locks"
+            self.env_lock = acquire(lock_dir, self.invocation.env, self.invocation.version)
+        except LockBusy as exc:
+            busy = exc
         try:
             self.ctx.open_report()
         except OSError as exc:
+            self._release_lock()
             raise pytest.UsageError(f"cannot write the release report under {self.release_config.release_dir}: {exc}") from None
         self.report_open = True
+        if busy is not None or self.env_lock.taken_over is not None:
+            note = str(busy) if busy is not None else self.env_lock.takeover_note()
+            section = self.ctx.report.section("lock", "Release lock")
+            section.status = "refused: nothing was run or touched" if busy is not None else "taken over"
+            section.text(note)
+            self.ctx.say(note)
+            if busy is not None:
+                self.ctx.state.abort(note)
+                self.config.hook.pytest_deselected(items=list(session.items))
+                session.items.clear()
+            self.ctx.flush()
+        if busy is None:
+            self.ctx.smoke_note_missing()  # no smoke case at all: a leftover entry, before phase 1 aborts
+
+    def _release_lock(self) -> None:
+        if self.env_lock is not None:
+            self.env_lock.release()
 
     def _write_line(self, line: str) -> None:
         if self._terminal is None:
@@ -101,6 +145,9 @@ class ReleaseSession:
         if ctx is None:
             return []
         c = ctx.choices
+        if self.standalone:
+            return [f"release: standalone rollback of {ctx.env.name} ({ctx.env.kind}) to {c.rollback_target}",
+                    f"release config: {ctx.config.path}", f"release dir: {ctx.config.release_dir}"]
         return [
             f"release: {ctx.invocation.version} -> {ctx.env.name} ({ctx.env.kind}), strategy {c.strategy}, "
             f"rollback target {c.rollback_target or 'discovered in phase 1'}",
@@ -135,11 +182,18 @@ class ReleaseSession:
             else:
                 item.stash[PHASE_KEY] = phase
                 kept.append(item)
+        # A suite check parametrized over nothing has no item, unless its phase would be empty.
+        real = {i.stash[PHASE_KEY] for i in kept if not (i.path in self.suite and _empty_parametrization(i))}
+        empty = [i for i in kept if i.path in self.suite and _empty_parametrization(i) and i.stash[PHASE_KEY] in real]
+        if empty:
+            dropped += empty
+            kept = [i for i in kept if not any(i is e for e in empty)]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
-        kept.sort(key=lambda i: i.stash[PHASE_KEY].number)  # stable: keeps order inside a phase
+        # stable: keeps order inside a phase
+        kept.sort(key=lambda i: (i.stash[PHASE_KEY].number, not _runs_first_in_phase(i)))
         present = {i.stash[PHASE_KEY] for i in kept}
-        missing = [p for p in Phase if p not in present]
+        missing = [p for p in ((Phase.COMMIT,) if self.standalone else Phase) if p not in present]
         if missing:
             raise pytest.UsageError(
                 "a release runs all six phases, but these have no test left after selection (-k/-m/--deselect?): "
@@ -153,12 +207,12 @@ class ReleaseSession:
             previous = by_phase[list(Phase)[phase.number - 2]] if phase.number > 1 else []
             for item in phase_items:
                 depends = [self._dependency_name(p) for p in previous] if phase is not Phase.COMMIT else []
+                if phase is not Phase.COMMIT and item.path in self.suite:  # earlier modules of the same phase
+                    depends += [self._dependency_name(p) for p in phase_items if p.path in self.suite and p.path < item.path]
                 item.add_marker(pytest.mark.dependency(name=self._dependency_name(item), depends=depends, scope="session"))
                 if phase in (Phase.EXECUTE, Phase.WATCH, Phase.COMMIT):
                     item.add_marker(pytest.mark.timeout(0))  # these phases keep time themselves
-                elif phase is Phase.SMOKE and item.get_closest_marker("timeout") is None:
-                    budget = self.release_config.environment(self.invocation.env).smoke.budget
-                    item.add_marker(pytest.mark.timeout(budget, method="signal"))
+                # Smoke items get what is left of the phase budget when they start: pytest_runtest_protocol.
         if self.ctx is not None:
             self.ctx.smoke_user_cases = tuple(i.name for i in by_phase[Phase.SMOKE] if i.path not in self.suite)
         items[:] = kept
@@ -167,6 +221,8 @@ class ReleaseSession:
     def _phase_of(self, item: pytest.Item) -> Phase | None:
         if item.path in self.suite:
             return self.suite[item.path]
+        if self.standalone:
+            return None  # a standalone rollback verifies with the configured smoke cases only
         marker = item.get_closest_marker("release_phase")
         if marker is None:
             return None
@@ -199,6 +255,17 @@ class ReleaseSession:
             ctx.flush()
         if phase.touches_live_system and item.path not in self.suite and (ctx.state.abort_reasons or ctx.state.triggers):
             pytest.skip("the release stopped earlier")
+        if phase is Phase.SMOKE:
+            ctx.smoke_check_budget()  # a case that starts after the phase budget ran out fails
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+        """The smoke phase has one budget: each smoke item's pytest-timeout (signal method) is set to
+        what is left of it. pytest-timeout reads the marker as the protocol starts, so this wrapper
+        runs first."""
+        if self.ctx is not None and item.stash.get(PHASE_KEY, None) is Phase.SMOKE:
+            self.ctx.smoke_apply_budget(item)
+        return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
@@ -229,11 +296,21 @@ class ReleaseSession:
     def _redact(self, report: pytest.TestReport) -> None:
         assert self.ctx is not None
         redact = self.ctx.redactor.redact
-        if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:  # a skip: (path, line, reason)
+            path, lineno, reason = report.longrepr
+            report.longrepr = (path, lineno, redact(str(reason)))
+        elif report.longrepr is not None:
             text = str(report.longrepr)
             if redact(text) != text:
                 report.longrepr = redact(text)
         report.sections = [(title, redact(body)) for title, body in report.sections]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.ctx is not None:
+            from .ci import lift_case_properties
+
+            lift_case_properties(self.config, report, self.ctx.redactor.redact)  # xunit2: suite properties only
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         ctx = self.ctx
@@ -281,10 +358,14 @@ class ReleaseSession:
         verdict = ctx.finish(self.config.hook)
         reasons = state.reason_chain()
         self.config.hook.pytest_release_verdict(release=ctx, verdict=verdict, reasons=reasons)
-        self.config.hook.pytest_release_notify(release=ctx, event=_EVENTS[verdict], detail=state.headline())
+        self.config.hook.pytest_release_notify(release=ctx, event=_EVENTS[verdict], detail=ctx.redactor.redact(state.headline()))
         self._junit_properties(ctx, verdict)
+        from . import ci
+
+        ci.publish(ctx, verdict, session)  # JUnit cases per watch poll, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT
         ctx.close()
-        session.exitstatus = verdict.exit_code
+        self._release_lock()
+        session.exitstatus = ctx.commit_exit_code(verdict)
 
     def _junit_properties(self, ctx: ReleaseContext, verdict: Verdict) -> None:
         from _pytest.junitxml import xml_key
@@ -308,8 +389,9 @@ class ReleaseSession:
         if ctx is None or not self.report_open:
             return
         verdict = ctx.state.verdict()
+        exit_code = ctx.commit_exit_code(verdict)
         tr = terminalreporter
-        markup = {"green": True} if verdict.exit_code == 0 else {"red": True}
+        markup = {"green": True} if exit_code == 0 else {"red": True}
         tr.section("release verdict", bold=True, **markup)
         tr.write_line(ctx.redactor.redact(ctx.state.headline()), bold=True, **markup)
         for reason in ctx.state.reason_chain()[1:]:
@@ -317,9 +399,54 @@ class ReleaseSession:
         tr.write_line(f"report: {ctx.paths.report}")
         if ctx.rollback_report is not None:
             tr.write_line(f"rollback report: {ctx.paths.rollback_report}")
-        tr.write_line(f"exit status: {verdict.exit_code}")
+        book = getattr(ctx, "_bookkeeping", None)
+        for path in getattr(book, "leftovers", ()):
+            tr.write_line(f"leftover: {path}", yellow=True)
+        if ctx.state.incomplete:
+            tr.write_line("INCOMPLETE: " + ctx.redactor.redact("; ".join(ctx.state.incomplete)), red=True, bold=True)
+        failed = [text for ok, text in ctx.report.extra.get("self_check", ()) if not ok]
+        for text in failed:
+            tr.write_line(f"self-verification FAILED: {ctx.redactor.redact(text)}", red=True, bold=True)
+        if ctx.report.extra.get("self_check") and not failed:
+            tr.write_line(f"self-verification: all {len(ctx.report.extra['self_check'])} items hold")
+        for problem in self.hook_errors:
+            tr.write_line(f"user hook error: {problem}", yellow=True)
+        tr.write_line(f"exit status: {exit_code}")
+
+    # --- user hooks: an implementation that raises is reported, never fatal ----------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_release_phase_finished(self) -> Generator[None, Any, Any]:
+        return (yield from self._guard("pytest_release_phase_finished"))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_release_verdict(self) -> Generator[None, Any, Any]:
+        return (yield from self._guard("pytest_release_verdict"))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_release_report_context(self) -> Generator[None, Any, Any]:
+        return (yield from self._guard("pytest_release_report_context"))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_release_notify(self) -> Generator[None, Any, Any]:
+        return (yield from self._guard("pytest_release_notify"))
+
+    def _guard(self, name: str) -> Generator[None, Any, Any]:
+        try:
+            return (yield)
+        except Exception as exc:  # a broken notifier must not roll back a good release
+            ctx = self.ctx
+            text = f"{name} raised {type(exc).__name__}: {exc}"
+            if ctx is not None:
+                text = ctx.redactor.redact(text)
+                ctx.say(f"user hook error (ignored): {text}")
+                if getattr(ctx, "report", None) is not None:
+                    ctx.report.section("hook-errors", "User hook errors").text(text)
+                    ctx.flush()
+            self.hook_errors.append(text)
+            return []
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self._release_lock()  # also when the session ended without reaching a verdict
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
             self._previous_sigterm = None
@@ -332,6 +459,20 @@ _EVENTS = {
     Verdict.ABORTED: "aborted",
     Verdict.ROLLBACK_FAILED: "rollback-failed",
 }
+
+
+def _standalone_suite() -> dict[Path, Phase]:
+    from .standalone import SUITE_FILE
+
+    return {SUITE_FILE: Phase.COMMIT}
+
+
+def _context_class(standalone: bool) -> type[ReleaseContext]:
+    if not standalone:
+        return ReleaseContext
+    from .standalone import StandaloneRollbackContext
+
+    return StandaloneRollbackContext
 
 
 def _matches_python_files(path: Path, config: pytest.Config) -> bool:

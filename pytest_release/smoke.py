@@ -1,7 +1,9 @@
 """Smoke cases: each configured endpoint called once against the version now serving.
 
 Cases run concurrently (the phase has a budget of minutes, an endpoint catalogue can be long);
-each pytest item then reports its own case, so every case is its own result everywhere."""
+each pytest item then reports its own case, so every case is its own result everywhere. The
+budget belongs to the whole phase: `SmokeBudget` starts with the phase's first item, and each
+item's pytest-timeout timer is set to what is left of it."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from .config import SmokeEndpoint
 
@@ -74,6 +77,12 @@ class SmokeRunner:
         self._pool: futures.ThreadPoolExecutor | None = None
         self._futures: dict[str, futures.Future[SmokeResult]] = {}
         self._session = requests.Session()
+        # requests keeps at most 10 connections per host: a larger pool would queue for them.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, concurrency))
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self.handed_out: set[str] = set()
+        self.closed = False
 
     def start(self) -> None:
         if self._pool is not None:
@@ -84,7 +93,13 @@ class SmokeRunner:
 
     def result(self, name: str, timeout: float | None = None) -> SmokeResult:
         self.start()
-        return self._futures[name].result(timeout=timeout)
+        result = self._futures[name].result(timeout=timeout)
+        self.handed_out.add(name)
+        return result
+
+    @property
+    def all_handed_out(self) -> bool:
+        return self.handed_out >= set(self.endpoints)
 
     def run_all(self, timeout: float | None = None) -> list[SmokeResult]:
         """Every case (used to verify a rollback, where one verdict covers them all)."""
@@ -101,6 +116,37 @@ class SmokeRunner:
         return results
 
     def close(self) -> None:
+        """Cases not started are cancelled; a request in flight ends within its request timeout."""
+        if self.closed:
+            return
+        self.closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._session.close()
+
+
+class SmokeBudget:
+    """The smoke phase's time budget, on the machine's clock: pytest-timeout enforces it in real
+    seconds, and the HTTP requests take real seconds whatever clock the release runs on."""
+
+    #: Less than this left counts as nothing left: a timer that fires between pytest's own steps
+    #: (not inside a test's setup, call or teardown) would be an internal error, not a failure.
+    MARGIN = 0.5
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.monotonic()
+
+    def remaining(self) -> float:
+        return self.seconds - (time.monotonic() - self.started)
+
+    def exhausted(self) -> bool:
+        return self.remaining() <= self.MARGIN
+
+    def timeout_for(self, own: float | None) -> float:
+        """The pytest-timeout for the next item: what is left, or the item's own timeout if
+        shorter; 0 (no timer) once exhausted, when the item fails at its setup instead."""
+        if self.exhausted():
+            return 0.0
+        left = self.remaining()
+        return min(own, left) if own and own > 0 else left

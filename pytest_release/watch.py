@@ -1,36 +1,65 @@
 """The watch window's loop: poll, judge, record, and stop at the first hard breach.
 
 The decisions are `analysis.judge`'s; this module only gathers what it needs (metrics, the health
-script's answer) at the pace of the release's clock, and hands each poll to whoever records it."""
+script's answer) at the pace of the release's clock, and hands each poll to whoever records it.
+Polls land on a fixed grid (start + k * interval), so slow queries or a slow health check do not
+make the window drift on the real clock."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence, Union
 
-from .analysis import Poll, Status, WatchDecision, WatchPolicy, judge
+from .analysis import Classification, Poll, Status, WatchDecision, WatchPolicy, evidence, format_elapsed, judge, judge_end
 from .clock import Clock
-from .metrics import MetricsProvider
+from .metrics import MetricsProvider, MetricsUnavailable
 from .traffic import TrafficGenerator
 
-SoftAnswer = tuple[str, float]  # ("continue" | "rollback" | "extend", seconds to extend by)
+if TYPE_CHECKING:
+    from .config import WatchSettings
+
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class SoftAnswer:
+    """What to do about a soft breach, and who or what said so (for the report)."""
+
+    action: str  # "continue" | "rollback" | "extend"
+    seconds: float = 0.0  # how much longer, for "extend"
+    by: str = ""
+
+
+SoftHandler = Callable[[WatchDecision], Union[SoftAnswer, "tuple[str, float]"]]
 
 
 @dataclass
 class WatchOutcome:
-    status: str  # "passed" | "hard-breach" | "rollback-chosen"
+    status: str  # "passed" | "skipped" | "hard-breach" | "rollback-chosen"
     trigger: str | None
     polls: list[Poll] = field(default_factory=list)
     decisions: list[WatchDecision] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    evidence: str = ""  # the numbers behind the trigger: value, baseline, threshold, samples
+    extended_by: float = 0.0
 
     @property
     def passed(self) -> bool:
-        return self.status == "passed"
+        return self.status in ("passed", "skipped")
+
+    @property
+    def message(self) -> str:
+        """The failure message: the trigger in the runbook's words, then the evidence."""
+        if self.trigger is None:
+            return "watch window failed"
+        if self.evidence and self.evidence not in self.trigger:
+            return f"{self.trigger}: {self.evidence}"
+        return self.trigger
 
 
 class HealthCheck:
@@ -58,25 +87,57 @@ class HealthCheck:
             return False
 
 
+def watch_policy(settings: "WatchSettings") -> WatchPolicy:
+    """The judge's policy from an environment's `watch:` settings."""
+    from .analysis import MetricRule
+
+    rules = tuple(
+        MetricRule(name=r.name, direction=r.direction, soft=r.soft, hard=r.hard, floor=r.floor) for r in settings.rules
+    )
+    return WatchPolicy(
+        rules=rules, no_data_after=settings.no_data_after, min_requests=settings.min_requests,
+        health_failures_hard=settings.health_failures_hard,
+    )
+
+
 def measure_baseline(
     provider: MetricsProvider, clock: Clock, seconds: float, *, historical: bool, traffic: TrafficGenerator | None
 ) -> dict[str, float | None]:
     """The metrics of the version being replaced, over `seconds` ending now.
 
-    A historical backend (Prometheus) answers about the past at once; a live scrape has to watch
-    for the whole baseline window."""
-    if historical:
-        return dict(provider.sample(clock.now(), seconds))
-    provider.sample(clock.now(), seconds)  # primes the counters
+    A historical backend (Prometheus) answers about the past at once, unless a built-in load is
+    configured (a quiet environment has no past traffic to read): then, as with a live scrape,
+    the load runs for the baseline window first. A backend that cannot answer raises
+    MetricsUnavailable: a release must not start blind."""
+    if historical and traffic is None:
+        return _checked(provider, provider.sample(clock.now(), seconds))
+    if not historical:
+        _checked(provider, provider.sample(clock.now(), seconds))  # primes the counters
     _wait(clock, seconds, traffic)
-    return dict(provider.sample(clock.now(), seconds))
+    return _checked(provider, provider.sample(clock.now(), seconds))
+
+
+def _checked(provider: MetricsProvider, values: Mapping[str, float | None]) -> dict[str, float | None]:
+    error = getattr(provider, "last_error", None)
+    if error:
+        raise MetricsUnavailable(error)
+    return dict(values)
 
 
 def _wait(clock: Clock, seconds: float, traffic: TrafficGenerator | None) -> None:
+    if seconds <= 0:
+        return
     if traffic is not None:
         traffic.run(seconds)
     else:
         clock.sleep(seconds)
+
+
+def _as_answer(raw: SoftAnswer | tuple[str, float]) -> SoftAnswer:
+    if isinstance(raw, SoftAnswer):
+        return raw
+    action, seconds = raw
+    return SoftAnswer(action, seconds)
 
 
 class WatchWindow:
@@ -93,11 +154,12 @@ class WatchWindow:
         traffic: TrafficGenerator | None = None,
         health: Callable[[], bool] | None = None,
         on_poll: Callable[[Poll, WatchDecision, float], None] = lambda poll, decision, remaining: None,
-        on_soft: Callable[[WatchDecision], SoftAnswer] = lambda decision: ("rollback", 0.0),
+        on_soft: SoftHandler = lambda decision: SoftAnswer("rollback", 0.0, "no handler"),
     ) -> None:
         self.provider, self.policy, self.baseline, self.clock = provider, policy, dict(baseline), clock
         self.duration, self.interval, self.historical = duration, interval, historical
         self.traffic, self.health, self.on_poll, self.on_soft = traffic, health, on_poll, on_soft
+        self.total = duration  # grows when a soft breach is answered with "extend"
 
     def run(self) -> WatchOutcome:
         outcome = WatchOutcome("passed", None)
@@ -106,33 +168,52 @@ class WatchWindow:
         start = self.clock.monotonic()
         end = start + self.duration
         accepted: set[str] = set()
-        while self.clock.monotonic() < end - 1e-9:
-            step = min(self.interval, end - self.clock.monotonic())
-            _wait(self.clock, step, self.traffic)
+        k = 0
+        while self.clock.monotonic() < end - _EPSILON:
+            now = self.clock.monotonic()
+            k = max(k + 1, math.floor((now - start) / self.interval + _EPSILON) + 1)
+            due = min(start + k * self.interval, end)
+            _wait(self.clock, due - now, self.traffic)
             elapsed = self.clock.monotonic() - start
-            values = dict(self.provider.sample(self.clock.now(), max(step, self.interval)))
+            values = dict(self.provider.sample(self.clock.now(), self.interval))
+            error = getattr(self.provider, "last_error", None)
             healthy = self.health() if self.health else None
-            poll = Poll(elapsed=elapsed, values=values, requests=values.get("requests"), health_ok=healthy)
+            poll = Poll(elapsed=elapsed, values=values, requests=values.get("requests"), health_ok=healthy, error=error)
             outcome.polls.append(poll)
             decision = judge(self.policy, self.baseline, outcome.polls)
+            remaining = max(0.0, end - self.clock.monotonic())
+            if remaining <= _EPSILON:
+                decision = judge_end(decision)
             outcome.decisions.append(decision)
-            self.on_poll(poll, decision, max(0.0, end - self.clock.monotonic()))
+            self.on_poll(poll, decision, remaining)
             if decision.status is Status.HARD:
                 outcome.status, outcome.trigger = "hard-breach", decision.trigger
+                outcome.evidence = evidence(decision, outcome.polls)
                 return outcome
-            if decision.status is Status.SOFT:
-                findings = frozenset(decision.reasons)
-                soft_metrics = {r.metric for r in decision.readings if r.classification.value == "soft"}
-                if not soft_metrics or not soft_metrics <= accepted or healthy is False:
-                    action, extra = self.on_soft(decision)
-                    if action == "rollback":
-                        outcome.status = "rollback-chosen"
-                        outcome.trigger = "soft breach treated as hard: " + "; ".join(findings)
-                        return outcome
-                    if action == "extend":
-                        end += extra
-                        outcome.notes.append(f"window extended by {extra:g}s at T+{elapsed:.0f}s")
-                    else:
-                        outcome.notes.append(f"drift accepted at T+{elapsed:.0f}s: " + "; ".join(decision.reasons))
-                    accepted |= soft_metrics
+            if decision.status is not Status.SOFT:
+                continue
+            soft_metrics = {r.metric for r in decision.readings if r.classification is Classification.SOFT}
+            blind = any(r.classification is Classification.NO_DATA for r in decision.readings) and remaining <= _EPSILON
+            if soft_metrics and soft_metrics <= accepted and healthy is not False and not blind:
+                continue  # a drift already accepted, still soft: not asked again
+            answer = _as_answer(self.on_soft(decision))
+            at = format_elapsed(elapsed)
+            by = f" ({answer.by})" if answer.by else ""
+            if answer.action == "rollback":
+                outcome.status = "rollback-chosen"
+                outcome.evidence = evidence(decision, outcome.polls) or "; ".join(decision.reasons)
+                outcome.trigger = f"soft breach at {at} treated as hard{by}"
+                return outcome
+            if answer.action == "extend":
+                end += answer.seconds
+                self.total += answer.seconds
+                outcome.extended_by += answer.seconds
+                outcome.notes.append(f"window extended by {_duration(answer.seconds)} at {at}{by}: " + "; ".join(decision.reasons))
+            else:
+                outcome.notes.append(f"drift accepted at {at}{by}: " + "; ".join(decision.reasons))
+            accepted |= soft_metrics
         return outcome
+
+
+def _duration(seconds: float) -> str:
+    return format_elapsed(seconds)[2:]

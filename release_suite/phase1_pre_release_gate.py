@@ -1,16 +1,32 @@
 """Phase 1: refuse to start a release the system is not ready for.
 
-Every check runs (so every blocking issue is listed at once); the last one presents the gate
-decision. Nothing here touches the live system: a failure means Aborted."""
+Every check runs (so every blocking issue is listed at once, each its own test result); the last
+one presents the runbook's PRE-RELEASE GATE summary and takes its A/B/C answer. Nothing here
+touches the live system: a failure means Aborted. The checks' evidence and findings go into the
+report's phase 1 section (pytest_release.gate_checks gathers them; pytest_release.gate judges)."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-import requests
 
 from pytest_release.metrics import MetricsUnavailable
+
+
+def test_acceptance_criteria_met(release):
+    """Every criterion met, each with a passing test in the latest JUnit report (critical ones: all)."""
+    release.gate_run().check_acceptance()
+
+
+def test_performance_evidence(release):
+    """When restrictions.md or the config requires it: a perf_*.md newer than the last release."""
+    release.gate_run().check_performance()
+
+
+def test_change_summary(release):
+    """git log since the last release tag (or the root commit), by component and kind."""
+    release.gate_run().check_changes()
 
 
 def test_deploy_script_supports_rollback(release):
@@ -37,19 +53,22 @@ def test_health_check_script_exists(release):
 def test_rollback_target_known(release):
     choices = release.choices
     if choices.rollback_target is None:
-        url = release.env.current_version_url
-        if not url:
-            pytest.fail(
-                "no rollback target: pass --release-rollback-to=VERSION or configure "
-                f"environments.{release.env.name}.current_version.url to discover the deployed version"
-            )
-        choices.rollback_target = release.discover_current_version(url)
-        choices.rollback_target_source = f"currently deployed, from {url}"
+        choices.rollback_target = release.discover_current_version()
+        env = release.env
+        choices.rollback_target_source = (
+            f"currently deployed, from {env.current_version_url}" if env.current_version_source == "url"
+            else f"the last Released report for {env.name}"
+        )
     if choices.rollback_target == release.invocation.version:
         pytest.fail(f"{release.invocation.version} is already the version serving {release.env.name}: nothing to release")
     release.state.rollback_target = choices.rollback_target
     release.update_header()
     release.section_note("Rollback plan", f"roll back to **{choices.rollback_target}** ({choices.rollback_target_source}) with `deploy.sh --env {release.env.name} --rollback {choices.rollback_target}`.")
+
+
+def test_rollback_images_in_registry(release):
+    """The images of the new version and of the rollback target are pullable (when a registry is configured)."""
+    release.gate_run().check_rollback_images()
 
 
 def test_observability_reachable(release):
@@ -67,8 +86,21 @@ def test_smoke_tests_exist(release):
     release.section_note("Smoke tests", f"{len(cases)} case(s): {', '.join(cases)}")
 
 
+def test_change_window_open(release):
+    """Inside a change window, outside blackouts and freezes (in the configured time zone)."""
+    release.gate_run().check_change_window()
+
+
+def test_approvals(release):
+    """The required approvals, four-eyes: the releaser cannot approve, approvers are distinct."""
+    release.gate_run().check_approvals()
+
+
+def test_tracker_tickets_ready(release):
+    """No ticket in scope still In Progress or Code Review (move-and-deploy is not allowed)."""
+    release.gate_run().check_tracker()
+
+
 def test_gate_decision(release):
-    blocking = release.state.abort_reasons
-    if blocking:
-        pytest.skip("blocking issues above")
+    """A) proceed, B) abort, C) exclude a ticket and assemble again; the answer goes into the report."""
     release.decide_gate()

@@ -1,11 +1,17 @@
-"""Phase 3: run scripts/deploy.sh. From the moment it starts, stopping means rolling back."""
+"""Phase 3: run scripts/deploy.sh. From the moment it starts, stopping means rolling back.
+
+With the manual strategy a person deploys instead: the checklist and their answer go into the
+report, and `failed` rolls back like a failed script."""
 
 from __future__ import annotations
 
 import pytest
 
 from pytest_release.envfile import check_env_file
+from pytest_release.manual import run_manual_steps
 from pytest_release.metrics import MetricsUnavailable
+
+DEPLOY_HUNG = "Deploy hung — manual investigation required"
 
 
 def test_env_file_is_complete(release):
@@ -14,13 +20,14 @@ def test_env_file_is_complete(release):
         release.section_note("Environment file", f"no {example.name}: nothing to check")
         return
     _, problems = check_env_file(release.config.env_file, example)
-    if problems:
+    if problems:  # each problem names a key or a file, never a value
         listed = "; ".join(str(p) for p in problems)
         pytest.fail(f"{release.config.env_file.name} is not ready: {listed}")
     release.section_note("Environment file", f"every key of {example.name} is set in {release.config.env_file.name}.")
 
 
 def test_baseline_recorded(release):
+    release.require_live_go_ahead()  # a release that will not deploy needs no baseline
     try:
         release.measure_baseline()
     except MetricsUnavailable as exc:
@@ -29,9 +36,15 @@ def test_baseline_recorded(release):
 
 def test_deploy_script_succeeds(release):
     release.require_live_go_ahead()
+    if release.choices.strategy == "manual":
+        run_manual_steps(release)
+        return
     result = release.deploy()
     if result.outcome == "hung":
-        pytest.fail("Deploy hung — manual investigation required")
+        pytest.fail(DEPLOY_HUNG)
+    if result.outcome == "timed-out":
+        pytest.fail(f"deploy script failure: timed out ({result.error})")
     if not result.ok:
-        reason = f"exit code {result.exit_code}" if result.exit_code is not None else (result.error or result.outcome)
-        pytest.fail(f"deploy script failure: {reason}")
+        if result.exit_code is not None and result.exit_code > 0:
+            pytest.fail(f"deploy script failure: exit code {result.exit_code}")
+        pytest.fail(f"deploy script failure: {result.error or result.outcome}")

@@ -1,4 +1,7 @@
-"""Phase 4: every public endpoint answers, a read and a write each, within the phase budget."""
+"""Phase 4: every public endpoint answers, a read and a write each, within the phase budget.
+
+Blue-green smoke-tests the idle side before any user is switched to it, so a failure here is
+Aborted there (the live side never changed); after any other deploy it rolls back."""
 
 import pytest
 
@@ -6,4 +9,5 @@ import pytest
 def test_smoke(release, smoke_case):
     result = release.smoke_result(smoke_case)
     if not result.ok:
-        pytest.fail(f"smoke test failure: {result.name}: {result.problem}")
+        where = " on the idle side, before the switch" if release.choices.strategy == "blue-green" else ""
+        pytest.fail(f"smoke test failure{where}: {result.name}: {result.problem}")

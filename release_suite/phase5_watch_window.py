@@ -1,4 +1,5 @@
-"""Phase 5: watch the live system against the baseline; a hard breach rolls back at once."""
+"""Phase 5: watch the live system against the baseline; a hard breach rolls back at once, a soft
+one is escalated (continue, roll back, or extend the window)."""
 
 import pytest
 
@@ -6,4 +7,4 @@ import pytest
 def test_watch_window(release):
     outcome = release.watch()
     if not outcome.passed:
-        pytest.fail(outcome.trigger or "watch window failed")
+        pytest.fail(outcome.message)

@@ -1,4 +1,9 @@
-"""Phase 6: commit a clean release, or roll back and prove the old version serves again."""
+"""Phase 6: commit a clean release, or roll back and prove the old version serves again.
+
+Then the records outside the live system, as the verdict demands: tracker tickets (Released, or
+back to Ready for Release), the release tag, the cycle or incident retrospective. A record that
+cannot be made leaves the verdict as it is but fails the second check, so CI shows the release
+as incomplete, and a leftover entry says what a person must finish."""
 
 import pytest
 
@@ -6,9 +11,18 @@ import pytest
 def test_commit_or_rollback(release):
     if release.state.needs_rollback():
         ok, detail = release.roll_back()
+        release.commit_bookkeeping()
         if not ok:
             pytest.fail(f"rollback failed: {detail} — the system is in an unknown state and needs a person")
     elif release.state.may_commit():
         release.commit()
     else:
         release.section_note("Aborted", "the live system was not touched; nothing to commit or roll back.")
+        release.commit_bookkeeping()
+
+
+def test_bookkeeping_complete(release):
+    book = release.commit_bookkeeping()
+    if book.problems:
+        where = "; leftover: " + ", ".join(str(p) for p in book.leftovers) if book.leftovers else ""
+        pytest.fail(f"release incomplete: {'; '.join(book.problems)}{where}")

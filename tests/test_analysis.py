@@ -13,8 +13,10 @@ from pytest_release.analysis import (
     Status,
     WatchDecision,
     WatchPolicy,
+    evidence,
     format_elapsed,
     judge,
+    judge_end,
     summarize,
 )
 
@@ -677,3 +679,87 @@ def test_valid_configuration_edges_are_accepted():
     policy = WatchPolicy(rules=[ERROR_RATE], no_data_after=0, health_failures_hard=1)
     assert policy.rules == (ERROR_RATE,)  # a list is frozen into a tuple
     assert WatchPolicy(rules=()).rules == ()
+
+
+# --- why there is no data, equal times, the end of a window, the evidence ----------------------
+
+
+def test_a_backend_error_is_named_as_the_cause_of_no_data():
+    error = "Prometheus at http://127.0.0.1:9 is unreachable: [Errno 111] Connection refused"
+    policy = WatchPolicy(rules=(ERROR_RATE,), no_data_after=120)
+    polls = [Poll(60, {"error_rate": 1.0}), Poll(120, {}, error=error), Poll(180, {"error_rate": None}, error=error)]
+    d = judge(policy, {"error_rate": 1.0}, polls)
+    assert d.status is Status.HARD and d.trigger_metric == "error_rate"
+    assert reading(d).explanation == (
+        f"error_rate has no data ({error}); none since T+1m, 2m so far, hard after 2m without samples"
+    )
+
+
+def test_polls_at_the_same_time_are_one_observation_judged_worst_first():
+    policy = WatchPolicy(rules=(ERROR_RATE, REQUEST_RATE))
+    baseline = {"error_rate": 1.0, "request_rate": 10.0}
+    twins = [Poll(60, {"error_rate": 3.0, "request_rate": 10.0}), Poll(60, {"error_rate": 1.0, "request_rate": 4.0})]
+    for polls in (twins, twins[::-1]):
+        d = judge(policy, baseline, polls)
+        assert [(r.metric, r.value) for r in d.readings] == [("error_rate", 3.0), ("request_rate", 4.0)]
+        assert d.status is Status.HARD and d.trigger == "error_rate breached 3.0x baseline at T+1m"
+
+
+def test_one_failed_check_among_equal_time_polls_counts_as_failed():
+    policy = WatchPolicy(rules=(), health_failures_hard=2)
+    polls = [Poll(60, {}, health_ok=False), Poll(120, {}, health_ok=True), Poll(120, {}, health_ok=False)]
+    assert judge(policy, {}, polls).status is Status.HARD
+    assert judge(policy, {}, [polls[0], polls[2], polls[1]]).status is Status.HARD
+
+
+def test_a_window_cannot_end_on_a_metric_without_data():
+    policy = WatchPolicy(rules=(ERROR_RATE, P99), no_data_after=180)
+    baseline = {"error_rate": 1.0, "p99_latency": 1.0}
+    quiet_end = [Poll(60, {"error_rate": 1.0, "p99_latency": 1.0}), Poll(120, {"error_rate": 1.0})]
+    last = judge(policy, baseline, quiet_end)
+    assert last.status is Status.OK  # mid-window, 1 minute without p99 is not yet a finding
+    end = judge_end(last)
+    assert end.status is Status.SOFT and end.trigger is None
+    assert end.reasons == (
+        "soft breach at T+2m: the window ended while p99_latency had no data (none since T+1m): "
+        "the release has not been shown healthy",
+    )
+
+
+def test_a_window_that_never_saw_data_ends_in_a_hard_breach():
+    policy = WatchPolicy(rules=(ERROR_RATE,), no_data_after=180)
+    end = judge_end(judge(policy, {"error_rate": 1.0}, [Poll(60, {}), Poll(120, {})]))
+    assert end.status is Status.HARD and end.trigger_metric == "error_rate"
+    assert end.trigger == "no data for error_rate during the whole window (to T+2m): observability is itself broken"
+
+
+def test_judge_end_leaves_complete_and_hard_decisions_alone():
+    policy = WatchPolicy(rules=(ERROR_RATE,))
+    ok = judge(policy, {"error_rate": 1.0}, [Poll(60, {"error_rate": 1.0})])
+    hard = judge(policy, {"error_rate": 1.0}, [Poll(60, {"error_rate": 5.0})])
+    assert judge_end(ok) is ok and judge_end(hard) is hard
+
+
+def test_evidence_names_value_baseline_threshold_and_samples():
+    baseline = {"error_rate": 0.0, "p99_latency": 0.2}
+    rule = MetricRule("error_rate", soft=1.5, hard=2.0, floor=0.01)
+    policy = WatchPolicy(rules=(rule, P99))
+    polls = [Poll(60.0 * m, {"error_rate": e, "p99_latency": 0.2}) for m, e in ((1, 0.0), (2, None), (3, 0.0), (4, 0.3))]
+    d = judge(policy, baseline, polls)
+    assert d.trigger_metric == "error_rate"
+    assert evidence(d, polls) == (
+        "error_rate 0.3 is 30.0x the floor 0.01 (baseline 0); hard at 2.0x; samples T+2m no data, T+3m 0, T+4m 0.3"
+    )
+    soft = judge(policy, baseline, [Poll(60, {"error_rate": 0.0, "p99_latency": 0.34})])
+    assert evidence(soft, [Poll(60, {"error_rate": 0.0, "p99_latency": 0.34})]) == (
+        "p99_latency 0.34 is 1.7x the baseline 0.2; soft at 1.5x, hard at 3.0x; samples T+1m 0.34"
+    )
+    assert evidence(judge(policy, baseline, polls[:1]), polls[:1]) == ""
+
+
+def test_evidence_of_a_health_breach_counts_the_failures():
+    policy = WatchPolicy(rules=(), health_failures_hard=2)
+    polls = [Poll(60, {}, health_ok=False), Poll(120, {}, health_ok=False)]
+    d = judge(policy, {}, polls)
+    assert d.trigger_metric == "health"
+    assert evidence(d, polls) == "health check failed 2 polls in a row"

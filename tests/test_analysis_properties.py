@@ -325,3 +325,56 @@ def test_silence_never_gets_better_with_time(policy, baseline, polls, later):
     a = judge(policy, baseline, silent_now)
     b = judge(policy, baseline, silent_later)
     assert b.status.rank >= a.status.rank
+
+
+# --- equal samples -------------------------------------------------------------------------------
+
+
+@FAST
+@given(
+    policy=policies(min_rules=1),
+    baseline=baselines(round_baseline, complete=True),
+    polls=poll_series(breachy, min_polls=1),
+    data=st.data(),
+)
+def test_a_decision_never_depends_on_the_order_of_equal_samples(policy, baseline, polls, data):
+    """Samples for the same instant (a backend answering twice, a duplicated scrape) may arrive
+    in any order: duplicate some polls at their own time with other values and health, shuffle
+    each set of equal-time polls, and the decision is the same."""
+    groups = []
+    for poll in polls:
+        twins = data.draw(
+            st.lists(
+                st.builds(
+                    Poll,
+                    elapsed=st.just(poll.elapsed),
+                    values=st.dictionaries(st.sampled_from(NAMES), breachy, max_size=len(NAMES)),
+                    requests=st.one_of(st.none(), finite_nonneg),
+                    health_ok=st.one_of(st.none(), st.booleans()),
+                ),
+                max_size=2,
+            )
+        )
+        groups.append([poll, *twins])
+    in_order = [p for group in groups for p in group]
+    shuffled = [p for group in groups for p in data.draw(st.permutations(group))]
+    a, b = judge(policy, baseline, in_order), judge(policy, baseline, shuffled)
+    assert (a.status, a.trigger, a.reasons, a.readings, a.health_failures) == (
+        b.status, b.trigger, b.reasons, b.readings, b.health_failures,
+    )
+    check_consistent(policy, in_order, a)
+
+
+@FAST
+@given(policy=policies(min_rules=1), baseline=baselines(), polls=poll_series(min_polls=1))
+def test_equal_samples_are_merged_worst_first(policy, baseline, polls):
+    """A poll repeated at its own time with every metric worse is judged as the worse one."""
+    last = polls[-1]
+    worse = {
+        r.name: (math.inf if r.direction == "up" else 0.0) for r in policy.rules
+    }
+    twin = Poll(last.elapsed, worse, last.requests, last.health_ok)
+    merged = judge(policy, baseline, polls + [twin])
+    alone = judge(policy, baseline, polls[:-1] + [twin])
+    assert merged.status is alone.status
+    assert [r.classification for r in merged.readings] == [r.classification for r in alone.readings]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,12 @@ from pytest_release.gitrepo import (
     ChangeSummary,
     GitError,
     change_summary,
+    commit_time,
     create_tag,
+    file_commit_time,
     head_sha,
     last_release_tag,
+    tag_time,
 )
 
 
@@ -413,3 +417,41 @@ def test_git_environment_pointing_elsewhere_is_ignored(repo, tmp_path, monkeypat
     monkeypatch.setenv("GIT_WORK_TREE", str(other.root))
 
     assert head_sha(repo.root) == head
+
+
+def test_paths_limit_the_summary_to_a_service_inside_a_monorepo(repo):
+    repo.commit("feat: api SHOP-1", {"services/api/app.py": "1"})
+    repo.commit("feat: web SHOP-2", {"services/web/app.js": "1"})
+    repo.commit("fix: both SHOP-3", {"services/api/x.py": "2", "services/web/y.js": "2"})
+
+    summary = change_summary(repo.root / "services" / "api", paths=["."])
+
+    assert subjects(summary.commits) == ["fix: both SHOP-3", "feat: api SHOP-1"]
+    assert summary.tickets == ("SHOP-1", "SHOP-3")
+    assert summary.commits[0].paths == ("services/api/x.py",)  # paths stay relative to the top level
+    assert summary.components == ("services",)
+    with pytest.raises(GitError, match="invalid path"):
+        change_summary(repo.root, paths=["--all"])
+
+
+def test_commit_tag_and_file_times(repo):
+    def at(seconds: int) -> datetime:
+        return datetime.fromtimestamp(seconds, timezone.utc)
+
+    repo.commit("one", {"perf_1.md": "p99 80ms"})
+    committed = repo.clock - 60  # the Repo clock ticks on every git call; rev-parse came last
+    repo.tag("release/v1")
+    tagged = repo.clock
+    repo.commit("two", {"other.txt": "x"})
+    head = repo.clock - 60
+
+    assert commit_time(repo.root) == at(head)
+    assert commit_time(repo.root, "release/v1") == at(committed)
+    assert tag_time(repo.root, "release/v1") == at(tagged)
+    assert tag_time(repo.root, "release/none") is None
+    assert file_commit_time(repo.root, repo.root / "perf_1.md") == at(committed)
+    (repo.root / "perf_1.md").write_text("p99 70ms")  # modified: its own mtime is the truth
+    assert file_commit_time(repo.root, repo.root / "perf_1.md") is None
+    (repo.root / "perf_2.md").write_text("new")  # untracked
+    assert file_commit_time(repo.root, repo.root / "perf_2.md") is None
+    assert file_commit_time(repo.root.parent, repo.root.parent / "nowhere.md") is None  # not a repository

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_release.junit import JUnitError, TestResult, latest_report, read_junit
+from pytest_release.junit import JUnitError, TestResult, latest_report, latest_run, merge_reports, read_junit
 
 PYTEST_XML = """\
 <?xml version="1.0" encoding="utf-8"?>
@@ -397,3 +397,32 @@ def test_latest_report_under_a_root_with_glob_characters(tmp_path):
     report = write(root, "reports/junit.xml", PYTEST_XML)
 
     assert latest_report("reports/*.xml", root) == report
+
+
+def test_the_latest_surefire_run_is_every_test_file_beside_the_newest(tmp_path):
+    """Surefire writes one TEST-<class>.xml per class: the run is all of them, not the newest."""
+    first = write(tmp_path, "target/surefire-reports/TEST-com.acme.ApiTest.xml", SUREFIRE_XML)
+    second = write(tmp_path, "target/surefire-reports/TEST-com.acme.DbTest.xml", SUREFIRE_XML.replace("ApiTest", "DbTest"))
+    write(tmp_path, "target/surefire-reports/summary.txt", "not a report")
+    pytest_report = write(tmp_path, "reports/junit.xml", PYTEST_XML)
+    now = time.time()
+    os.utime(pytest_report, (now - 100, now - 100))
+    os.utime(first, (now - 10, now - 10))
+
+    run = latest_run(["reports/*.xml", "target/surefire-reports/*.xml"], tmp_path)
+    assert run == [first, second]
+    merged = merge_reports([read_junit(p) for p in run])
+    assert merged.counts["total"] == 10 and merged.counts["failed"] == 2
+    assert merged.find("com.acme.DbTest.delete")[0].outcome == "failed"
+    assert merged.path == first
+
+    os.utime(pytest_report, (now, now))  # a newer single-file report wins again
+    assert latest_run(["reports/*.xml", "target/surefire-reports/*.xml"], tmp_path) == [pytest_report]
+    assert latest_run("nothing/*.xml", tmp_path) == []
+
+
+def test_merging_keeps_the_earliest_timestamp(tmp_path):
+    a = read_junit(write(tmp_path, "a.xml", PYTEST_XML))
+    b = read_junit(write(tmp_path, "b.xml", PYTEST_XML.replace("2025-03-04T10:15:30", "2025-03-05T10:15:30")))
+    assert merge_reports([b, a]).timestamp == a.timestamp
+    assert merge_reports([a]) is a

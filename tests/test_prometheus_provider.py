@@ -363,3 +363,53 @@ def test_instant_value_shapes() -> None:
     assert instant_value([{"metric": {}, "value": [0, "1"]}, {"metric": {}, "value": [0, "3"]}]) == 3.0
     assert instant_value([{"metric": {}, "value": [0, "NaN"]}]) is None
     assert instant_value([{"metric": {}, "value": [0, "+Inf"]}]) == float("inf")
+
+
+# --- from release.yaml: the provider and the metrics it judges ------------------------------------
+
+
+def _environment(tmp_path, metrics: str, watch: str = "") -> Any:
+    from pytest_release.config import load_config
+
+    path = tmp_path / "release.yaml"
+    path.write_text(f"environments:\n  prod:\n    metrics:\n{metrics}\n    watch:\n      duration: 15m\n{watch}")
+    return load_config(path).environment("prod")
+
+
+def test_credentials_come_from_the_environment_variables_the_config_names(fake: FakePrometheus, tmp_path) -> None:
+    from pytest_release.clock import SimulatedClock
+    from pytest_release.metrics.factory import make_provider
+
+    env = _environment(tmp_path, f"      url: {fake.url}\n      bearer_token_env: PROM_TOKEN\n      queries: {{queue_depth: 'max(q)'}}")
+    with make_provider(env, config_path=tmp_path / "release.yaml", clock=SimulatedClock(), environ={"PROM_TOKEN": "t0ken"}) as provider:
+        values = provider.sample(at(9), 60)
+    assert set(values) == {*STANDARD_METRICS, "queue_depth"}
+    assert {r["headers"]["Authorization"] for r in fake.requests} == {"Bearer t0ken"}
+    assert "max(q)" in [r["params"]["query"][0] for r in fake.requests]
+
+
+def test_an_added_query_is_judged_with_the_default_rule(tmp_path) -> None:
+    env = _environment(tmp_path, "      url: http://127.0.0.1:9\n      queries: {queue_depth: 'max(queue_depth{$selector})'}")
+    rule = next(r for r in env.watch.rules if r.name == "queue_depth")
+    assert (rule.direction, rule.soft, rule.hard, rule.floor) == ("up", 1.5, None, 0.0)
+    tuned = _environment(
+        tmp_path, "      url: http://127.0.0.1:9\n      queries: {queue_depth: 'max(q)'}",
+        "      rules:\n        queue_depth: {soft: 2, hard: 4, floor: 1}\n",
+    )
+    assert [(r.soft, r.hard, r.floor) for r in tuned.watch.rules if r.name == "queue_depth"] == [(2.0, 4.0, 1.0)]
+    off = _environment(
+        tmp_path, "      url: http://127.0.0.1:9\n      queries: {queue_depth: 'max(q)'}",
+        "      rules:\n        queue_depth: {enabled: false}\n",
+    )
+    assert "queue_depth" not in [r.name for r in off.watch.rules]
+
+
+def test_a_rule_without_a_query_is_a_config_error(tmp_path) -> None:
+    from pytest_release.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"environments\.prod\.watch\.rules\.queue_depth: no query measures 'queue_depth': add metrics\.queries\.queue_depth"):
+        _environment(tmp_path, "      url: http://127.0.0.1:9", "      rules:\n        queue_depth: {soft: 2}\n")
+    with pytest.raises(ConfigError, match=r"environments\.prod\.metrics\.queries: queries are PromQL: they need metrics\.provider prometheus"):
+        _environment(tmp_path, "      provider: scrape\n      url: http://127.0.0.1:9/metrics\n      queries: {queue_depth: 'q'}")
+    with pytest.raises(ConfigError, match=r"watch\.rules\.queue_depth: the scrape provider cannot measure 'queue_depth'"):
+        _environment(tmp_path, "      provider: scrape\n      url: http://127.0.0.1:9/metrics", "      rules:\n        queue_depth: {soft: 2}\n")

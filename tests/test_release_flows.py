@@ -55,7 +55,7 @@ def test_smoke_failure_rolls_back_and_the_old_version_serves(demo_release):
 def test_watch_window_hard_breach_rolls_back_at_the_first_breaching_poll(demo_release):
     result = demo_release.run("v3-bad")
     assert result.ret == 10, result.stdout.str()
-    result.stdout.fnmatch_lines(["Rolled-Back: error_rate breached *x baseline at T+2s"])
+    result.stdout.fnmatch_lines(["Rolled-Back: error_rate breached *x baseline at T+2s: error_rate * is *x *; hard at 2.0x; samples *"])
     assert demo_release.demo.version() == "v1"
     report = demo_release.report()
     assert report.count("| T+2s |") == 1 and "| T+4s |" not in report.split("## Rollback")[0]

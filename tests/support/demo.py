@@ -30,7 +30,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def service_running(pid: int) -> bool:
+def service_running(pid: int, program: bytes = b"service.py") -> bool:
     """True when pid is a live (not zombie) demo service; pids get reused, so check what it is."""
     proc = Path(f"/proc/{pid}")
     try:
@@ -38,9 +38,13 @@ def service_running(pid: int) -> bool:
         if not proc.exists():  # no procfs (macOS): trust the pid
             return True
         state = (proc / "stat").read_text().rsplit(") ", 1)[1].split()[0]
-        return state != "Z" and b"service.py" in (proc / "cmdline").read_bytes()
+        return state != "Z" and program in (proc / "cmdline").read_bytes()
     except (ProcessLookupError, PermissionError, FileNotFoundError, IndexError):
         return False
+
+
+#: The demo's processes by pid file: the single service, the router and its two instances.
+DEMO_PROCESSES = {"service.pid": b"service.py", "blue.pid": b"service.py", "green.pid": b"service.py", "router.pid": b"router.py"}
 
 
 def _ignore_local_state(directory: str, names: list[str]) -> set[str]:
@@ -102,6 +106,15 @@ class DemoProject:
     def post(self, path: str, json: object, timeout: float = 5) -> requests.Response:
         return requests.post(self.url + path, json=json, timeout=timeout)
 
+    @property
+    def preview_url(self) -> str:
+        """The router's preview listener: the idle side or the canary (the -lb environments)."""
+        return f"http://127.0.0.1:{self.env['DEMO_PREVIEW_PORT']}"
+
+    def router(self) -> dict:
+        """The router's routing state and history (GET /_router)."""
+        return self.get("/_router").json()
+
     def version(self) -> str | None:
         """The version serving now, or None when nothing answers."""
         try:
@@ -115,10 +128,19 @@ def demo_project(tmp_path: Path):
     """A private copy of examples/demo/ on a free port; its service is stopped at teardown."""
     path = tmp_path / "demo"
     shutil.copytree(DEMO_SOURCE, path, ignore=_ignore_local_state)
+    ports: list[int] = []
+    while len(ports) < 4:  # four distinct ports (a port just freed can come back)
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
     env = {
-        "DEMO_PORT": str(free_port()),
+        "DEMO_PORT": str(ports[0]),
         "DEMO_STATE_DIR": str(path / ".demo-state"),
         "PYTHON": sys.executable,
+        # the router topology's ports (the -lb environments): its instances and preview listener
+        "DEMO_BLUE_PORT": str(ports[1]),
+        "DEMO_GREEN_PORT": str(ports[2]),
+        "DEMO_PREVIEW_PORT": str(ports[3]),
     }
     project = DemoProject(path=path, port=int(env["DEMO_PORT"]), env=env)
     try:
@@ -127,7 +149,11 @@ def demo_project(tmp_path: Path):
         try:
             project.run("deploy.sh", "--stop")
         finally:
-            pid = project.pid()
-            if pid is not None and service_running(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            for pid_file, program in DEMO_PROCESSES.items():
+                try:
+                    pid = int((Path(env["DEMO_STATE_DIR"]) / pid_file).read_text().strip())
+                except (OSError, ValueError):
+                    continue
+                if service_running(pid, program):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)

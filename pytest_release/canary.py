@@ -1,0 +1,214 @@
+"""A canary release, step by step: more traffic on the new version, then a short judgement.
+
+Phase 3 deploys the first step (`deploy.sh ... --strategy canary --canary-weight 5`) and phase 4
+smoke-tests the canary. Then each step is its own pytest item in phase 5, before the full watch
+window: the first judges the first step; each later one moves more traffic
+(`--canary-weight 25`) and judges that, except the last (100%), which the full window judges. A
+breach fails that item, which is a rollback trigger like any failure after the deploy: the
+release rolls back from that step, having exposed users to that step's share only.
+
+A step is judged by the watch window's judge against the baseline recorded before the deploy,
+for `canary.step_analysis`. With `canary.selector` (label matchers such as
+`version="{version}"`) the metrics are the new version's own, so a bad 5% canary is not diluted
+by the 95% still on the old version; request rate (a share of the total) and saturation (a
+process metric) are then left out unless `canary.rules` names them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .analysis import Poll, WatchDecision, WatchPolicy, format_elapsed, summarize
+from .metrics import MetricsProvider
+from .release import Phase
+from .report import Block
+
+if TYPE_CHECKING:
+    from .config import CanarySettings
+    from .context import ReleaseContext
+
+QUALITY_RULES = ("error_rate", "p99_latency")
+
+
+@dataclass(frozen=True)
+class CanaryStepPlan:
+    number: int  # 1-based
+    count: int
+    weight: int
+    analysis: float | None  # seconds judged after the step; None for the last (the full window follows)
+
+    @property
+    def id(self) -> str:
+        return f"{self.weight}%"
+
+    @property
+    def title(self) -> str:
+        return f"canary step {self.number}/{self.count} ({self.weight}%)"
+
+
+def plan(settings: "CanarySettings") -> list[CanaryStepPlan]:
+    steps = settings.steps
+    return [
+        CanaryStepPlan(i + 1, len(steps), s.weight, None if i == len(steps) - 1 else s.analysis)
+        for i, s in enumerate(steps)
+    ]
+
+
+def step_policy(policy: WatchPolicy, settings: "CanarySettings") -> WatchPolicy:
+    """The watch policy, narrowed to the rules that judge a step."""
+    if settings.rules is not None:
+        names: tuple[str, ...] = settings.rules
+    elif settings.selector.strip():
+        names = QUALITY_RULES
+    else:
+        names = tuple(r.name for r in policy.rules)
+    rules = tuple(r for r in policy.rules if r.name in names)
+    min_requests = policy.min_requests if settings.min_requests is None else settings.min_requests
+    return dataclasses.replace(policy, rules=rules, min_requests=min_requests)
+
+
+def step_selector(settings: "CanarySettings", version: str) -> str:
+    return settings.selector.replace("{version}", version).strip()
+
+
+def step_interval(settings: "CanarySettings", watch_interval: float, analysis: float) -> float:
+    return min(settings.interval or watch_interval, analysis)
+
+
+def step_provider(ctx: "ReleaseContext") -> tuple[MetricsProvider, bool]:
+    """The metrics a step is judged on: the new version's own (the environment's metrics narrowed
+    by the selector, custom queries' `$selector` included), else the environment's. Returns the
+    provider and whether the caller must close it."""
+    selector = step_selector(ctx.env.canary, ctx.invocation.version)
+    if not selector:
+        return ctx.metrics(), False
+    from .metrics.factory import make_provider
+    from .metrics.promql import render_selector
+
+    settings = ctx.env.metrics
+    combined = ", ".join(part for part in (settings.names.get("selector", "").strip(), selector) if part)
+    narrowed = dataclasses.replace(
+        settings,
+        names={**settings.names, "selector": combined},
+        queries={name: render_selector(query, combined) for name, query in settings.queries.items()},
+    )
+    env = dataclasses.replace(ctx.env, metrics=narrowed)
+    return make_provider(env, config_path=ctx.config.path, clock=ctx.clock), True
+
+
+def progress_block(ctx: "ReleaseContext", steps: list[CanaryStepPlan]) -> Block:
+    """The table of every step's state at the top of phase 5, updated as the steps run."""
+    block = getattr(ctx, "_canary_progress", None)
+    if block is None:
+        section = ctx.section(Phase.WATCH)
+        block = section.table(
+            ["Step", "Traffic on the new version", "Analysis", "Result"],
+            [[f"{s.number}/{s.count}", f"{s.weight}%", _analysis_words(s), "pending"] for s in steps],
+            title=f"Canary progress ({ctx.invocation.version})",
+        )
+        block.rows[0][3] = "deployed in phase 3"
+        ctx._canary_progress = block  # type: ignore[attr-defined]
+    return block
+
+
+def _analysis_words(step: CanaryStepPlan) -> str:
+    return "the full watch window" if step.analysis is None else format_elapsed(step.analysis)[2:]
+
+
+def run_step(ctx: "ReleaseContext", step: CanaryStepPlan) -> None:
+    """One canary step: move the traffic (except the first, deployed in phase 3), then judge it.
+    Fails the calling item (a rollback trigger) on a deploy failure or a breach."""
+    __tracebackhide__ = True  # the failure message says it all
+    steps = plan(ctx.env.canary)
+    progress = progress_block(ctx, steps)
+    row = progress.rows[step.number - 1]
+    section = ctx.section(Phase.WATCH)
+    version = ctx.invocation.version
+    if step.number > 1:
+        row[3] = "deploying"
+        ctx.say(f"{step.title}: moving {step.weight}% of the traffic to {version}")
+        section.text(f"**{step.title.capitalize()}:** {step.weight}% of the traffic on {version}.")
+        result = ctx.deploy(
+            ["--canary-weight", str(step.weight)], section=section,
+            log_suffix=f"_deploy_canary-{step.weight}.log", label=f"{step.title}",
+        )
+        if not result.ok:
+            row[3] = "FAILED: deploy script"
+            ctx.flush()
+            if result.outcome == "hung":
+                pytest.fail(f"{step.title}: Deploy hung — manual investigation required")
+            why = f"exit code {result.exit_code}" if result.exit_code else (result.error or result.outcome)
+            pytest.fail(f"{step.title}: deploy script failure: {why}")
+    if step.analysis is None:
+        row[3] = "deployed; judged by the full watch window"
+        section.text(f"{step.title.capitalize()}: all traffic on {version}; the full watch window follows.")
+        ctx.say(f"{step.title}: all traffic on {version}; the full watch window follows")
+        ctx.flush()
+        return
+    row[3] = "analysing"
+    outcome = analyse(ctx, step, section)
+    if outcome.passed:
+        row[3] = "passed" + (f" ({'; '.join(outcome.notes)})" if outcome.notes else "")
+        nxt = steps[step.number] if step.number < len(steps) else None
+        ctx.say(f"{step.title}: passed" + (f"; next {nxt.weight}%" if nxt else ""))
+        ctx.flush()
+        return
+    row[3] = f"BREACH: {outcome.message}"
+    ctx.flush()
+    pytest.fail(f"{step.title}: {outcome.message}")
+
+
+def analyse(ctx: "ReleaseContext", step: CanaryStepPlan, section: Any) -> Any:
+    """The short judgement after a step: the watch window's loop and judge, for step.analysis."""
+    from .rollback import health_check_for
+    from .watch import SoftAnswer, WatchWindow
+    from .watch_report import metric_cell
+
+    assert step.analysis is not None
+    settings = ctx.env.canary
+    policy = step_policy(ctx.policy(), settings)
+    interval = step_interval(settings, ctx.env.watch.interval, step.analysis)
+    selector = step_selector(settings, ctx.invocation.version)
+    judged = ", ".join(r.name for r in policy.rules) or "health only"
+    whose = f"the new version's own metrics ({selector})" if selector else "the environment's metrics"
+    section.text(
+        f"Analysis of {step.title}: {format_elapsed(step.analysis)[2:]}, a poll every {format_elapsed(interval)[2:]}, "
+        f"{judged} of {whose} against the baseline recorded before the deploy."
+    )
+    rows = section.table(["T+", "Status", *[r.name for r in policy.rules]], title=f"{step.title.capitalize()}: polls")
+    ctx.say(f"{step.title}: analysing for {format_elapsed(step.analysis)[2:]} ({judged})")
+    ctx.flush()
+
+    def on_poll(poll: Poll, decision: WatchDecision, remaining: float) -> None:
+        cells = {r.metric: metric_cell(r) for r in decision.readings}
+        rows.rows.append([format_elapsed(poll.elapsed), decision.status.value, *[cells.get(r.name, "") for r in policy.rules]])
+        ctx.say(f"canary {step.weight}% {format_elapsed(poll.elapsed)}, {remaining:.0f}s left: {summarize(decision)}")
+        ctx.flush()
+
+    def on_soft(decision: WatchDecision) -> Any:
+        answer = getattr(ctx, "_answer_soft_breach", None)  # the watch window's escalation
+        if answer is None:
+            return SoftAnswer("rollback", 0.0, "a soft breach during a canary step")
+        return answer(decision, section)
+
+    provider, own = step_provider(ctx)
+    try:
+        window = WatchWindow(
+            provider=provider, policy=policy, baseline=ctx.choices.baseline, clock=ctx.clock,
+            duration=step.analysis, interval=interval, historical=ctx.historical_metrics, traffic=ctx.traffic(),
+            health=health_check_for(ctx), on_poll=on_poll, on_soft=on_soft,
+        )
+        outcome = window.run()
+    finally:
+        if own:
+            provider.close()
+    if outcome.notes:
+        section.bullets(outcome.notes, title=f"{step.title.capitalize()}: notes")
+    status = "passed" if outcome.passed else f"**breach**: {outcome.message}"
+    section.text(f"{step.title.capitalize()}: {status}.")
+    ctx.flush()
+    return outcome
+

@@ -1,0 +1,632 @@
+"""Phase 1's checks: gather the evidence, judge it with gate.py's rules, show it, stop on a block.
+
+Each check reads what it needs (the acceptance criteria and the latest JUnit report, git, the
+registry, the calendar, approvals, the tracker), turns it into findings with the pure rules of
+`gate.py`, writes them into the report's phase 1 section and fails its own test when something
+blocks, so every blocking issue is its own JUnit result and all of them are listed at once. The
+gate decision then assembles the runbook's PRE-RELEASE GATE summary and gets its A/B/C answer.
+
+Nothing here touches the live system."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import glob
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import pytest
+
+from . import gate
+from .gate import Finding, GateOptions, TicketProblem
+from .release import Phase
+
+if TYPE_CHECKING:
+    from .context import ReleaseContext
+    from .gitrepo import ChangeSummary
+    from .restrictions import ApprovalDecision
+
+_LIST_LIMIT = 20  # commits shown per component and kind before "... and N more"
+
+
+def options_from(pytest_config: pytest.Config) -> GateOptions:
+    """The gate's options, validated (plugin.py calls this early so a bad one is a usage error)."""
+    return GateOptions.from_values(
+        pytest_config.getoption("release_approved_by", None),
+        pytest_config.getoption("release_exclude_ticket", None),
+        pytest_config.getoption("release_by", None),
+    )
+
+
+def tag_glob(pattern: str, env: str) -> str:
+    """`release/{version}` (the tag phase 6 writes) -> `release/*`, the tags of earlier releases."""
+    return re.sub(r"\{[^{}]*\}", "*", pattern.replace("{env}", env))
+
+
+class GateRun:
+    """What phase 1 found so far; one per release (`release.gate_run()`)."""
+
+    def __init__(self, release: "ReleaseContext") -> None:
+        self.release = release
+        self.settings = release.env.gate
+        self.root = release.config.root
+        self.options = options_from(release.pytest_config)
+        self.releaser, self.releaser_source = gate.releaser_identity(self.options.release_by, os.environ, _login())
+        self.excluded: dict[str, str] = {key: "--release-exclude-ticket" for key in self.options.exclude_tickets}
+        self.findings: dict[str, list[Finding]] = {}
+        self.failed_messages: set[str] = set()
+        self.statuses: dict[str, str | TicketProblem] = {}
+        self._tracker_notes: list[Finding] | None = None  # set once every ticket in scope was asked
+        self.approval: tuple["ApprovalDecision", str] | None = None
+        self.summary_lines: list[str] = []
+        self.decision: tuple[str | None, str] | None = None
+        self._changes: "ChangeSummary | None" = None
+        self._changes_error: str | None = None
+        self._changes_read = False
+
+    # --- helpers ------------------------------------------------------------------------------
+    def path(self, value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else self.root / path
+
+    def shown(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    @property
+    def section(self) -> Any:
+        return self.release.section(Phase.GATE)
+
+    @property
+    def person(self) -> bool:
+        """A person at a terminal will answer the gate decision."""
+        return self.release.asker.interactive() and not self.release.invocation.confirm
+
+    def _conclude(
+        self, check: str, title: str, text: str, findings: list[Finding], *, deferred: bool = False,
+        details: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Record the findings in the report; fail this check's test when one blocks.
+
+        `details` adds the check's evidence (a table, a list) to the section after its summary line."""
+        self.findings[check] = findings
+        section = self.section
+        section.text(f"**{title}:** {text}")
+        if details is not None:
+            details(section)
+        if findings:
+            section.table(["Finding", "Blocks the release?"], [[f.describe(), _blocks(f, deferred)] for f in findings])
+        self.release.flush()
+        blockers = gate.blocking(findings)
+        if blockers and not deferred:
+            message = f"{title.lower()}: " + "; ".join(f.message for f in blockers)
+            self.failed_messages.add(self.release.redactor.redact(message))
+            pytest.fail(message)
+
+    def scope(self) -> tuple[str, ...]:
+        changes = self.changes()
+        return gate.in_scope(changes.tickets if changes else (), self.excluded)
+
+    def _publish_scope(self) -> None:
+        """The scope as later phases read it (phase 6 moves these tickets)."""
+        choices: Any = self.release.choices
+        choices.tickets = self.scope()
+        choices.excluded_tickets = dict(self.excluded)
+        choices.change_summary = self._changes
+
+    # --- 1 and 2: acceptance criteria and the latest test report --------------------------------
+    def check_acceptance(self) -> None:
+        from .acceptance import AcceptanceError, evaluate_criteria, read_criteria
+        from .junit import JUnitError, latest_run, merge_reports, read_junit
+
+        settings = self.settings
+        doc = self.path(settings.acceptance_criteria)
+        findings: list[Finding] = []
+        criteria = []
+        if not doc.is_file():
+            findings.append(Finding("acceptance", f"no acceptance criteria at {self.shown(doc)}: write them (docs/acceptance-criteria.md)", overridable=True))
+        else:
+            try:
+                criteria = read_criteria(doc)
+            except AcceptanceError as exc:
+                findings.append(Finding("acceptance", str(exc)))
+        files = latest_run(list(settings.test_reports), self.root)
+        report = None
+        report_text = f"no functional test report matches {', '.join(settings.test_reports)}"
+        if files:
+            try:
+                report = merge_reports([read_junit(f) for f in files])
+            except JUnitError as exc:
+                findings.append(Finding("acceptance", f"the latest test report cannot be read: {exc}"))
+                report_text = f"`{self.shown(files[0])}` is unreadable"
+            else:
+                c = report.counts
+                names = self.shown(files[0]) + (f" and {len(files) - 1} more file(s) of the same run" if len(files) > 1 else "")
+                report_text = f"`{names}`: {c['total']} tests, {c['passed']} passed, {c['failed']} failed, {c['error']} errored, {c['skipped']} skipped"
+        criterion_findings = evaluate_criteria(criteria, report) if criteria else []
+        findings += gate.acceptance_findings(criterion_findings)
+        if report is not None:
+            written = report.timestamp if report.timestamp and report.timestamp.tzinfo else _mtime(files[0])
+            findings += gate.stale_report_finding(written, self.head_time(), self.shown(files[0]))
+        findings = gate.apply_override(findings, self.release.invocation.override_reason)
+        overridden = [f for f in findings if f.overridden]
+        if overridden:
+            self.release.state.override(
+                f"pre-release gate: {len(overridden)} acceptance finding(s) overridden with --release-override-reason: {overridden[0].overridden}"
+            )
+        problems: dict[str, list[str]] = {}
+        for cf in criterion_findings:
+            problems.setdefault(cf.criterion.id, []).append(cf.problem)
+
+        def table(section: Any) -> None:
+            if criteria:
+                section.table(
+                    ["Criterion", "Critical", "Status", "Tests", "Evidence"],
+                    [
+                        [c.id, "yes" if c.critical else "no", "met" if c.met else "unmet", ", ".join(c.tests) or "-",
+                         "; ".join(problems.get(c.id, [])) or "all listed tests passed"]
+                        for c in criteria
+                    ],
+                )
+
+        met = sum(c.met for c in criteria)
+        text = f"{len(criteria)} criteria in `{self.shown(doc)}`, {met} marked met; latest test report {report_text}."
+        self._conclude("acceptance", "Acceptance criteria", text, findings, details=table)
+
+    def check_performance(self) -> None:
+        from .restrictions import perf_required_by
+
+        settings = self.settings
+        mode = settings.performance_evidence
+        restrictions = self.path(settings.restrictions)
+        if mode == "auto":
+            said = None
+            if restrictions.is_file():
+                said = perf_required_by(restrictions.read_text(encoding="utf-8", errors="replace"))
+            required = bool(said)
+            why = f"{self.shown(restrictions)} requires it" if said else (
+                f"{self.shown(restrictions)} does not require it" if restrictions.is_file() else f"no {self.shown(restrictions)}"
+            )
+        else:
+            required = mode == "required"
+            why = f"gate.performance_evidence: {mode}"
+        if not required:
+            self._conclude("performance", "Performance evidence", f"not required ({why}).", [])
+            return
+        latest = self._latest_perf_report()
+        last = self._last_release_time()
+        findings = gate.apply_override(gate.performance_findings(True, why, latest, last), self.release.invocation.override_reason)
+        if any(f.overridden for f in findings):
+            self.release.state.override(f"pre-release gate: performance evidence overridden with --release-override-reason: {findings[0].overridden}")
+        text = f"required ({why}); latest {latest[0]} ({gate._utc(latest[1])})" if latest else f"required ({why}); none matches {settings.perf_reports}"
+        if last:
+            text += f"; last release {last[0]} ({gate._utc(last[1])})"
+        self._conclude("performance", "Performance evidence", text + ".", findings)
+
+    def _latest_perf_report(self) -> tuple[str, dt.datetime] | None:
+        from .gitrepo import file_commit_time
+
+        newest: tuple[dt.datetime, str] | None = None
+        pattern = os.path.join(glob.escape(os.fspath(self.root)), self.settings.perf_reports)
+        for name in sorted(glob.glob(pattern, recursive=True)):
+            path = Path(name)
+            if not path.is_file():
+                continue
+            written = file_commit_time(self.root, path) or _mtime(path)
+            if newest is None or written > newest[0]:
+                newest = (written, self.shown(path))
+        return (newest[1], newest[0]) if newest else None
+
+    def _last_release_time(self) -> tuple[str, dt.datetime] | None:
+        from .gitrepo import GitError, tag_time
+        from .history import last_released
+
+        candidates: list[tuple[dt.datetime, str]] = []
+        changes = self.changes()
+        if changes is not None and changes.base:
+            try:
+                when = tag_time(self.root, changes.base)
+            except GitError:
+                when = None
+            if when:
+                candidates.append((when, f"tag {changes.base}"))
+        past = last_released(self.release.config.release_dir, self.release.env.name, exclude=self.release.paths.report)
+        if past is not None:
+            candidates.append((past.started, f"{past.version} ({past.path.name})"))
+        if not candidates:
+            return None
+        when, what = max(candidates)
+        return what, when
+
+    # --- 3: the change summary -------------------------------------------------------------------
+    def changes(self) -> "ChangeSummary | None":
+        """The change summary, read from git once (None when git cannot say; see changes_error)."""
+        if not self._changes_read:
+            from .gitrepo import GitError, change_summary
+
+            self._changes_read = True
+            c = self.settings.changes
+            pattern = c.tag_pattern or tag_glob(getattr(getattr(self.release.config, "tag", None), "pattern", "release/{version}"), self.release.env.name)
+            try:
+                self._changes = change_summary(
+                    self.root, tag_pattern=pattern, components=c.components or None, ticket_pattern=c.ticket_pattern,
+                    implementation_reports=self.path(self.settings.implementation_reports), paths=c.paths,
+                )
+            except GitError as exc:
+                self._changes_error = str(exc)
+            else:
+                self.release.choices.git_sha = self._changes.head_sha
+                self.release.update_header()
+            self._publish_scope()
+        return self._changes
+
+    def head_time(self) -> dt.datetime | None:
+        from .gitrepo import GitError, commit_time
+
+        changes = self.changes()
+        if changes is None:
+            return None
+        try:
+            return commit_time(self.root, changes.head_sha)
+        except GitError:
+            return None
+
+    def check_changes(self) -> None:
+        changes = self.changes()
+        findings = gate.change_findings(changes, self._changes_error, self.settings.changes.required)
+        if changes is None:
+            self._conclude("changes", "Change summary", "not available.", findings)
+            return
+        since = f"`{changes.base}`" if changes.base else "the root commit (a first release)"
+        scope = self.scope()
+        text = (
+            f"{len(changes.commits)} commit(s) from {since} to `{changes.head_sha[:12]}`: "
+            f"{len(scope)} ticket(s), {len(changes.components)} component(s)."
+        )
+        details = (lambda section: section.text(render_changes(changes, self.excluded))) if changes.commits else None
+        self._conclude("changes", "Change summary", text, findings, details=details)
+
+    # --- 4: rollback readiness -------------------------------------------------------------------
+    def check_rollback_images(self) -> None:
+        from .registry import InvalidReference, Registry, RegistryError
+
+        settings = self.release.env.registry
+        if settings is None:
+            self._conclude("rollback", "Images", f"no registry configured for {self.release.env.name} (`registry:`): images not checked.", [])
+            return
+        target = self.release.choices.rollback_target
+        try:
+            registry = Registry.from_environment(
+                settings.url, os.environ, settings.credentials_env, timeout=settings.timeout, verify_tls=settings.verify_tls
+            )
+        except RegistryError as exc:
+            self._conclude("rollback", "Images", "the registry is misconfigured.", [Finding("rollback", str(exc))])
+            return
+        checks = []
+        findings: list[Finding] = []
+        roles = [("new version", self.release.invocation.version)] + ([("rollback target", target)] if target else [])
+        for role, tag in roles:
+            try:
+                checks.append((role, registry.check(settings.repository, tag)))
+            except InvalidReference as exc:
+                findings.append(Finding("rollback", f"the {role} {tag} cannot be an image tag: {exc}"))
+        findings += gate.image_findings(checks)
+        rows = [[c.reference, role, "yes" if c.exists else f"no: {c.problem}", c.digest or ""] for role, c in checks]
+        note = "" if target else " (the rollback target is unknown, so its image was not checked)"
+        self._conclude(
+            "rollback", "Images", f"checked in {settings.url} (repository `{settings.repository}`){note}.", findings,
+            details=lambda section: section.table(["Image", "Role", "In the registry", "Digest"], rows),
+        )
+
+    def last_released_version(self) -> str:
+        """The version of the last Released report for this environment (current_version.source: report)."""
+        from .history import past_releases
+
+        release_dir = self.release.config.release_dir
+        finished = (r for r in past_releases(release_dir, self.release.env.name, exclude=self.release.paths.report) if r.verdict)
+        last = next(finished, None)
+        if last is not None and last.verdict == "Rollback-Failed":
+            pytest.fail(
+                f"no rollback target: the last release to {self.release.env.name} ({last.path.name}) ended "
+                "Rollback-Failed, so what serves is unknown; check it and pass --release-rollback-to=VERSION"
+            )
+        released = last if last is not None and last.released else next((r for r in finished if r.released), None)
+        if released is None:
+            pytest.fail(
+                "no rollback target: pass --release-rollback-to=VERSION or configure "
+                f"environments.{self.release.env.name}.current_version.url (no Released report for "
+                f"{self.release.env.name} in {release_dir} to read it from)"
+            )
+        return released.version
+
+    # --- 5: restrictions -------------------------------------------------------------------------
+    def check_change_window(self) -> None:
+        calendar = self.settings.change_windows
+        if calendar.empty:
+            self._conclude("window", "Change window", "no change windows, blackouts or freezes configured.", [])
+            return
+        now = self.release.clock.now()
+        decision = calendar.decide(now)
+        local = now.astimezone(_zone(calendar.timezone)).strftime("%a %Y-%m-%d %H:%M %Z")
+        text = f"{'open' if decision.open else 'closed'} at {local} ({calendar.timezone})."
+        self._conclude("window", "Change window", text, gate.window_findings(decision, calendar.timezone))
+
+    def check_approvals(self) -> None:
+        from .restrictions import check_approvals
+
+        policy = self.settings.approvals
+        given, by = list(self.options.approved_by), "--release-approved-by"
+        if policy.required == 0 and not given:
+            self._conclude("approvals", "Approvals", f"none required for {self.release.env.name}.", [])
+            return
+        if not given and self.release.asker.interactive():
+            typed = self.release.asker.text(
+                f"{policy.required} approval(s) required for {self.release.invocation.version} to {self.release.env.name}"
+                + (f" (four-eyes: not {self.releaser})" if policy.four_eyes else "")
+                + ". Approved by (names, comma-separated):"
+            )
+            by = f"typed at the terminal by {self.releaser}"
+            for name in (typed or "").split(","):
+                name = name.strip()
+                if name:
+                    try:
+                        given.append(gate.check_name(name, "approver"))
+                    except ValueError as exc:
+                        self.section.text(f"Ignored: {exc}")
+        decision = check_approvals(policy, self.releaser, given)
+        hint = "" if given else ": pass --release-approved-by=NAME[,NAME]"
+        self.approval = (decision, by)
+        rule = f"{policy.required} required" + (", four-eyes" if policy.four_eyes else "") + (f", approvers: {', '.join(policy.approvers)}" if policy.approvers else "")
+        counted = ", ".join(decision.approved_by) or "nobody"
+        text = f"{rule}; approved by {counted} ({by}); released by {self.releaser} ({self.releaser_source})."
+        self._conclude("approvals", "Approvals", text, gate.approval_findings(decision, hint))
+
+    def write_approval_file(self, decision_by: str) -> Path | None:
+        """manual_approvals/approval_<version>_<env>.md, before anything is deployed; a later
+        attempt appends its own record, so the file is the history of approvals for that pair."""
+        from .report import timestamp, write_atomically
+
+        if self.approval is None or not self.approval[0].approved_by:
+            return None
+        decision, by = self.approval
+        release = self.release
+        version, env = release.invocation.version, release.env.name
+        path = release.config.release_dir / "manual_approvals" / f"approval_{version}_{env}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        policy = self.settings.approvals
+        sha = release.choices.git_sha
+        scope = self.scope()
+        record = "\n".join(
+            [
+                f"## Approval recorded {timestamp(release.clock.now())}",
+                "",
+                "| | |",
+                "|---|---|",
+                f"| Version | {version}{f' ({sha[:12]})' if sha else ''} |",
+                f"| Environment | {env} ({release.env.kind}) |",
+                f"| Released by | {self.releaser} ({self.releaser_source}) |",
+                f"| Approved by | {', '.join(decision.approved_by)} |",
+                f"| Approvals required | {policy.required}{' (four-eyes)' if policy.four_eyes else ''} |",
+                f"| Given through | {by} |",
+                f"| Gate decision | A) proceed, by {decision_by} |",
+                f"| Scope | {len(scope)} ticket(s){': ' + ', '.join(scope) if scope else ''} |",
+                f"| Release report | `{release.paths.report.name}` |",
+                "",
+            ]
+        )
+        previous = path.read_text(encoding="utf-8") if path.exists() else f"# Approval of {version} to {env}\n\n"
+        write_atomically(path, release.redactor.redact(previous.rstrip("\n") + "\n\n" + record))
+        return path
+
+    # --- 6: the tracker --------------------------------------------------------------------------
+    def check_tracker(self) -> None:
+        from .tracker import TrackerError, tracker_for
+
+        changes = self.changes()
+        scope = self.scope()
+        stray = [k for k in self.excluded if not changes or k not in changes.tickets]
+        notes = [Finding("tracker", f"--release-exclude-ticket={k}: not in the change summary's tickets", blocking=False) for k in stray]
+        try:
+            tracker = tracker_for(self.release)
+        except TrackerError as exc:
+            self._tracker_stops(exc, scope)
+            return
+        if tracker is None:
+            if scope:
+                notes.append(Finding("tracker", f"no tracker configured: the status of {', '.join(scope)} was not checked", blocking=False))
+            self._conclude("tracker", "Tracker", f"none configured (`tracker:` or `_docs/tracker.yaml`); {len(scope)} ticket(s) in scope.", notes)
+            return
+        for key in scope:
+            try:
+                self.statuses[key] = tracker.status(key)
+            except TrackerError as exc:
+                if exc.stops_release:
+                    self._tracker_stops(exc, scope)
+                    return
+                self.statuses[key] = TicketProblem(exc.kind, str(exc))
+        blocking_statuses = self._blocking_statuses()
+        self._tracker_notes = notes
+        findings = gate.tracker_findings(self.statuses, scope, blocking_statuses) + notes
+        blockers = gate.blocking(findings)
+        deferred = bool(blockers) and all(f.ticket for f in blockers) and self.person
+        rows = [
+            [k, self.statuses[k].kind if isinstance(self.statuses[k], TicketProblem) else self.statuses[k],
+             "yes" if any(f.ticket == k and f.blocking for f in findings) else "no"]
+            for k in scope
+        ]
+        name = getattr(tracker, "name", type(tracker).__name__)
+        text = f"{len(scope)} ticket(s) in scope checked in {name}; {', '.join(blocking_statuses)} block."
+        if deferred:
+            text += " A person at the terminal decides at the gate: exclude the blocking tickets (C) or abort (B)."
+        details = (lambda section: section.table(["Ticket", "Status", "Blocks?"], rows)) if rows else None
+        self._conclude("tracker", "Tracker", text, findings, deferred=deferred, details=details)
+
+    def _blocking_statuses(self) -> tuple[str, ...]:
+        from .config import TrackerSettings
+
+        settings = getattr(self.release.config, "tracker", None)
+        return tuple(getattr(settings, "blocking_statuses", None) or TrackerSettings.blocking_statuses)
+
+    def _tracker_stops(self, exc: Exception, scope: Sequence[str]) -> None:
+        """Unauthorized or unreachable: nothing the tracker says can be trusted; stop, leave a note."""
+        from .leftovers import write_leftover
+
+        release = self.release
+        text = "\n".join(
+            [
+                f"The pre-release gate of {release.invocation.version} to {release.env.name} could not check the tickets in scope "
+                f"({', '.join(scope) or 'none found yet'}):",
+                "",
+                f"> {exc}",
+                "",
+                "What to do:",
+                "",
+                "1. Fix the tracker access named above (credentials in the environment, the URL, the network).",
+                "2. Re-run the release; nothing was deployed and no ticket was moved.",
+                f"3. The release report: `{release.paths.report}`.",
+            ]
+        )
+        try:
+            leftover = write_leftover(
+                release.config.root, f"tracker {release.invocation.version} {release.env.name}", text,
+                now=release.clock.now(), redact=release.redactor.redact,
+            )
+            where = f"; leftover: {self.shown(leftover)}"
+        except OSError as exc2:
+            where = f"; the leftover could not be written: {exc2}"
+        self._conclude("tracker", "Tracker", "could not be asked.", [Finding("tracker", f"{exc}{where}")])
+
+    # --- 7: the gate decision --------------------------------------------------------------------
+    def summary(self) -> gate.GateSummary:
+        release = self.release
+        scope = self.scope()
+        if self._tracker_notes is not None:  # the scope may have changed (C): judge the tickets again
+            self.findings["tracker"] = gate.tracker_findings(self.statuses, scope, self._blocking_statuses()) + self._tracker_notes
+        mine = [f for findings in self.findings.values() for f in findings]
+        others = [r for r in release.state.abort_reasons if r not in self.failed_messages]
+        blocking = tuple(others) + tuple(f.message for f in mine if f.blocking)
+        risks = tuple(f.describe() for f in mine if not f.blocking)
+        resolvable = tuple(sorted({f.ticket for f in mine if f.blocking and f.ticket}))
+        return gate.GateSummary(
+            env=release.env.name, kind=release.env.kind, version=release.invocation.version,
+            git_sha=release.choices.git_sha, rollback_target=release.choices.rollback_target,
+            changes=self._changes, scope=scope, excluded=dict(self.excluded), risks=risks, blocking=blocking,
+            # only when nothing else blocks and no check failed: excluding tickets must be enough
+            resolvable=resolvable if not release.state.abort_reasons and all(f.ticket for f in mine if f.blocking) else (),
+            choices=gate.menu(bool(blocking), bool(scope)),
+        )
+
+    def decide(self) -> str:
+        """Present the summary and get A (proceed), B (abort) or C (edit the scope, again)."""
+        release = self.release
+        section = self.section
+        section.code(lambda: self.summary_lines, title="Gate summary")
+        while True:
+            summary = self.summary()
+            self.summary_lines = summary.lines()
+            release.say("\n".join(self.summary_lines))
+            release.flush()
+            answer = gate.automatic_answer(
+                has_blocking=bool(summary.blocking or release.state.abort_reasons), resolvable=bool(summary.resolvable),
+                confirm=release.invocation.confirm, auto_proceed=release.env.auto_proceed,
+                env=release.env.name, person=release.asker.interactive(),
+            )
+            if answer is None:
+                letter = release.asker.choose("Pre-release gate:", summary.choices)
+                if letter is None:
+                    self._record_decision(None, "nobody could be asked")
+                    pytest.fail(gate.no_answer_message(release.env.name))
+                if letter == "C":
+                    self._edit_scope(summary)
+                    continue
+                answer = gate.GateAnswer(letter, f"{self.releaser} at the terminal")
+            self._record_decision(answer.letter, answer.by)
+            if answer.letter == "A":
+                path = self.write_approval_file(answer.by)
+                if path is not None:
+                    section.text(f"**Approval recorded:** `{self.shown(path)}`.")
+                    release.flush()
+                return "A"
+            if release.state.abort_reasons:
+                pytest.skip(f"the gate blocks: {len(summary.blocking)} blocking issue(s), listed in the gate summary")
+            if summary.blocking:
+                pytest.fail(f"aborted at the pre-release gate by {answer.by}: " + "; ".join(summary.blocking))
+            pytest.fail(f"aborted at the pre-release gate by {answer.by}")
+
+    def _edit_scope(self, summary: gate.GateSummary) -> None:
+        release = self.release
+        key = release.asker.text(f"Ticket to exclude from the release scope ({', '.join(summary.scope)}):")
+        if key is None:
+            self._record_decision(None, "nobody answered")
+            pytest.fail(gate.no_answer_message(release.env.name))
+        key = key.strip()
+        if key not in summary.scope:
+            release.say(f"{key!r} is not in the release scope ({', '.join(summary.scope)})")
+            return
+        self.excluded[key] = f"{self.releaser} at the terminal"
+        self._publish_scope()
+        self.section.text(f"**Scope edited (C):** {key} excluded by {self.releaser} at the terminal; the gate was assembled again.")
+        release.flush()
+
+    def _record_decision(self, letter: str | None, by: str) -> None:
+        if letter is None:
+            text = f"**Decision:** none ({by}): Aborted."
+        else:
+            text = f"**Decision:** {letter}) {gate.GATE_CHOICES[letter]} (by {by})."
+        self.section.text(text)
+        self.decision = (letter, by)
+        self.release.flush()
+
+
+def render_changes(changes: "ChangeSummary", excluded: dict[str, str]) -> str:
+    """The change summary as nested Markdown: component, then kind, then commits."""
+    lines = ["**Changes by component and kind**", ""]
+    for component, kinds in changes.by_component.items():
+        reports = changes.component_reports.get(component)
+        lines.append(f"- **{component}**" + (f" (implementation reports: {', '.join(reports)})" if reports else ""))
+        for kind, commits in kinds.items():
+            title = gate.KIND_TITLES[kind]
+            lines.append(f"  - {title}{'es' if title.endswith('fix') else 's'} ({len(commits)})")
+            for commit in commits[:_LIST_LIMIT]:
+                tickets = []
+                for t in commit.tickets:
+                    reports = changes.reports.get(t)
+                    mark = " (excluded)" if t in excluded else ""
+                    tickets.append(f"{t}{mark}" + (f" [{', '.join(reports)}]" if reports else ""))
+                suffix = f" — {', '.join(tickets)}" if tickets else ""
+                lines.append(f"    - `{commit.sha[:8]}` {commit.subject}{suffix}")
+            if len(commits) > _LIST_LIMIT:
+                lines.append(f"    - ... and {len(commits) - _LIST_LIMIT} more")
+    if changes.tickets_without_report:
+        lines += ["", "Tickets without an implementation report: " + ", ".join(changes.tickets_without_report)]
+    return "\n".join(lines)
+
+
+def _blocks(finding: Finding, deferred: bool) -> str:
+    if finding.overridden:
+        return f"overridden: {finding.overridden}"
+    if not finding.blocking:
+        return "no (open risk)"
+    return "yes, unless excluded at the gate" if deferred and finding.ticket else "yes"
+
+
+def _mtime(path: Path) -> dt.datetime:
+    return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def _login() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in a container
+        return None

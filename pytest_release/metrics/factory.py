@@ -1,0 +1,47 @@
+"""The metrics provider an environment's `metrics:` settings describe.
+
+Shared by the release (phase 1 onwards) and the backtest, so both read exactly the same queries
+with the same credentials."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+import pytest
+
+from . import MetricsProvider
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..config import Environment
+
+
+def make_provider(env: "Environment", *, config_path: Path, clock: "Clock", environ: Mapping[str, str] | None = None) -> MetricsProvider:
+    """A ScrapeProvider or PrometheusProvider for `env`; a missing URL is a usage error naming
+    the key. Credentials are read from the environment variables the settings name."""
+    environ = os.environ if environ is None else environ
+    settings = env.metrics
+    if not settings.url:
+        raise pytest.UsageError(f"{config_path}: environments.{env.name}.metrics.url is required")
+    from .promql import MetricNames, default_queries
+
+    names = MetricNames(**settings.names)
+    if settings.provider == "scrape":
+        from .scrape import ScrapeProvider
+
+        return ScrapeProvider(settings.url, names, timeout=settings.timeout, clock=clock)
+    from .prometheus import PrometheusProvider
+
+    queries = default_queries(names)
+    queries.update(settings.queries)
+    token = environ.get(settings.bearer_token_env) if settings.bearer_token_env else None
+    basic = None
+    if settings.basic_auth_env:
+        user_var, password_var = settings.basic_auth_env
+        basic = (environ.get(user_var, ""), environ.get(password_var, ""))
+    return PrometheusProvider(
+        settings.url, queries, timeout=settings.timeout, bearer_token=token, basic_auth=basic,
+        verify_tls=settings.verify_tls,
+    )

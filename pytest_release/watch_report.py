@@ -1,0 +1,150 @@
+"""Recording the watch window as it runs: a table row per poll in the report, one progress line
+per poll in the terminal, and an SVG chart per metric next to the report.
+
+Every row and every decision carries the numbers the judge used (value, baseline, ratio,
+threshold), so a decision can be checked by hand afterwards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from pathlib import Path
+from typing import Callable, Mapping
+
+from .analysis import Classification, MetricReading, Poll, Status, WatchDecision, WatchPolicy, evidence, format_elapsed, summarize
+from .charts import ChartPoint, metric_chart, threshold_lines
+from .report import Block, Section, write_atomically
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "none"
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.4g}"
+
+
+def _factor(f: float | None) -> str:
+    return "—" if f is None else f"{f:g}x"
+
+
+def duration_words(seconds: float) -> str:
+    """15m, 1h, 90s: how long, in the runbook's T+ notation without the T+."""
+    return format_elapsed(seconds)[2:]
+
+
+def chart_name(metric: str) -> str:
+    """A metric name made safe for a file name (rule names come from release.yaml)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", metric).strip(".") or "metric"
+
+
+def metric_cell(r: MetricReading) -> str:
+    """One metric in one poll: `0.3 vs 0.01 → 30.0x hard` (value, what it is compared with,
+    ratio, classification)."""
+    if r.classification is Classification.NO_DATA:
+        since = format_elapsed(r.no_data_since) if r.no_data_since is not None else "?"
+        return f"no data (since {since})"
+    if r.ratio is None:
+        return f"{_num(r.value)} (no baseline)"
+    ratio = "inf" if math.isinf(r.ratio) else f"{r.ratio:.2f}"
+    mark = r.classification.value
+    if r.classification in (Classification.SOFT, Classification.HARD):
+        mark = f"**{mark.upper()}**"
+    return f"{_num(r.value)} vs {_num(r.effective_baseline)} → {ratio}x {mark}"
+
+
+def progress_line(elapsed: float, remaining: float, decision: WatchDecision) -> str:
+    """The terminal's line for one poll: elapsed of total, what is left, each ratio, the status."""
+    total = elapsed + remaining
+    return f"watch {format_elapsed(elapsed)} of {duration_words(total)}, {duration_words(remaining)} left · {summarize(decision)}"
+
+
+class WatchRecorder:
+    """Writes each poll into the watch section, the terminal and the charts, as it happens."""
+
+    def __init__(
+        self,
+        *,
+        section: Section,
+        policy: WatchPolicy,
+        baseline: Mapping[str, float | None],
+        duration: float,
+        interval: float,
+        chart_path: Callable[[str], Path],
+        say: Callable[[str], None],
+        flush: Callable[[], None],
+        now: Callable[[], dt.datetime],
+        baseline_seconds: float,
+    ) -> None:
+        self.section, self.policy, self.baseline = section, policy, dict(baseline)
+        self.duration, self.say, self.flush, self.now = duration, say, flush, now
+        self.polls: list[Poll] = []
+        self.points: dict[str, list[ChartPoint]] = {r.name: [] for r in policy.rules}
+        self.charts = {r.name: chart_path(chart_name(r.name)) for r in policy.rules}
+        section.text(
+            f"Window {duration_words(duration)}, a poll every {duration_words(interval)}, each metric judged against the "
+            f"baseline measured over {duration_words(baseline_seconds)} before the deploy."
+        )
+        section.table(
+            ["Metric", "Direction", "Baseline", "Floor", "Compared with", "Soft at", "Hard at"],
+            [self._baseline_row(r.name) for r in policy.rules],
+            title="Baseline and thresholds",
+        )
+        section.text(
+            "Charts (values against the baseline, soft and hard lines): "
+            + " · ".join(f"[{name}]({path.name})" for name, path in self.charts.items())
+        )
+        headers = ["T+", "Time (UTC)", *[r.name for r in policy.rules], "Health", "Status"]
+        self.rows: Block = section.table(headers, title="Polls")
+        self.decisions: list[str] = []  # shown under the table from the first breach on
+
+    def _baseline_row(self, name: str) -> list[str]:
+        rule = next(r for r in self.policy.rules if r.name == name)
+        lines = threshold_lines(rule.direction, self.baseline.get(name), rule.floor, rule.soft, rule.hard)
+        base = self.baseline.get(name)
+        return [
+            name,
+            "higher is worse" if rule.direction == "up" else "lower is worse",
+            "no data" if base is None else _num(base),
+            _num(rule.floor),
+            "no baseline" if lines.effective_baseline is None else _num(lines.effective_baseline),
+            "—" if lines.soft is None else f"{_factor(rule.soft)} ({_num(lines.soft)})",
+            "—" if lines.hard is None else f"{_factor(rule.hard)} ({_num(lines.hard)})",
+        ]
+
+    def on_poll(self, poll: Poll, decision: WatchDecision, remaining: float) -> None:
+        self.polls.append(poll)
+        readings = {r.metric: r for r in decision.readings}
+        health = "—" if poll.health_ok is None else ("ok" if poll.health_ok else "**FAILED**")
+        status = decision.status.value if decision.status is Status.OK else f"**{decision.status.value.upper()}**"
+        cells = [metric_cell(readings[r.name]) if r.name in readings else "—" for r in self.policy.rules]
+        stamp = self.now().astimezone(dt.timezone.utc).strftime("%H:%M:%S")
+        self.rows.rows.append([format_elapsed(poll.elapsed), stamp, *cells, health, status])
+        if decision.status is not Status.OK:
+            if not self.decisions:
+                self.section.bullets([], title="Decisions")
+                self.section.blocks[-1].items = self.decisions
+            why = evidence(decision, self.polls)
+            for reason in decision.reasons:
+                self.decisions.append(reason)
+            if decision.status is Status.HARD and decision.trigger:
+                self.decisions.append(f"**rollback trigger** at {format_elapsed(poll.elapsed)}: {decision.trigger}" + (f" ({why})" if why else ""))
+        for name, points in self.points.items():
+            r = readings.get(name)
+            if r is not None:
+                points.append(ChartPoint(poll.elapsed, r.value, r.classification.value))
+        self.write_charts(max(self.duration, poll.elapsed + remaining))
+        self.say(progress_line(poll.elapsed, remaining, decision))
+        if poll.error:
+            self.say(f"  metrics backend: {poll.error}")
+        self.flush()
+
+    def write_charts(self, duration: float) -> None:
+        for rule in self.policy.rules:
+            lines = threshold_lines(rule.direction, self.baseline.get(rule.name), rule.floor, rule.soft, rule.hard)
+            svg = metric_chart(
+                rule.name, self.points[rule.name], lines, duration=duration,
+                title=f"{rule.name} ({'higher' if rule.direction == 'up' else 'lower'} is worse)",
+            )
+            write_atomically(self.charts[rule.name], svg)

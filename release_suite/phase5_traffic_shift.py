@@ -1,0 +1,50 @@
+"""Phase 5, before the watch window: users move to the new version the way the strategy says.
+
+Canary: one check per step. The first step was deployed in phase 3 and smoke-tested in phase 4;
+its check judges it. Each later step moves more traffic (`--canary-weight`) and is judged for
+`canary.step_analysis`, except the last (100%), which the watch window judges. A breach at any
+step fails its check, so the release rolls back from that step.
+
+Blue-green: the switch from the old side to the smoke-tested idle side.
+
+All-at-once and manual have nothing here: phase 3 moved all traffic. The checks exist for the
+strategies this session may run (the one chosen in CI; every supported one when a person picks
+in phase 2), and do nothing for a strategy that was not chosen."""
+
+import pytest
+
+from pytest_release.prompt import Asker
+from pytest_release.strategy import planned_strategies
+
+RUNS_FIRST_IN_PHASE = True  # before the project's own watch-phase tests
+
+
+def pytest_generate_tests(metafunc):
+    session = metafunc.config.pluginmanager.get_plugin("release-session")
+    env = session.release_config.environment(session.invocation.env)
+    interactive = Asker(metafunc.config, print).interactive()
+    planned = planned_strategies(session.invocation.strategy, env.strategies, env.default_strategy, interactive)
+    if "canary_step" in metafunc.fixturenames:
+        from pytest_release.canary import plan
+
+        steps = plan(env.canary) if "canary" in planned else []
+        metafunc.parametrize("canary_step", steps, ids=[s.id for s in steps])
+    if "side" in metafunc.fixturenames:
+        sides = ["idle-to-live"] if "blue-green" in planned else []
+        metafunc.parametrize("side", sides, ids=sides)
+
+
+def _stopped(release) -> bool:
+    return bool(release.state.triggers or release.state.abort_reasons)
+
+
+def test_canary_step(release, canary_step):
+    if _stopped(release):
+        pytest.skip("an earlier step failed: no more traffic moves to the new version")
+    release.canary_step(canary_step)
+
+
+def test_blue_green_switch(release, side):
+    if _stopped(release):
+        pytest.skip("the release stopped earlier: users stay on the old side")
+    release.strategy_switch()
