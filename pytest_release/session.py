@@ -46,10 +46,14 @@ def _empty_parametrization(item: pytest.Item) -> bool:
     return mark is not None and str(mark.kwargs.get("reason", "")).startswith("got empty parameter set")
 
 
-def _runs_first_in_phase(item: pytest.Item) -> bool:
-    """A suite module that must run before the user's tests of its phase (the traffic shift
-    before the user's watch checks) says so with RUNS_FIRST_IN_PHASE = True."""
-    return bool(getattr(getattr(item, "module", None), "RUNS_FIRST_IN_PHASE", False))
+def _order_in_phase(item: pytest.Item, suite: dict[Path, Phase]) -> int:
+    """Inside a phase the suite's own checks run first (a project's execute-phase test runs
+    after the deploy, not before the .env check), then the project's tests; a check that closes
+    its phase (the gate decision) is named in its module's LAST_IN_PHASE and runs after them."""
+    if item.path not in suite:
+        return 1
+    last = getattr(getattr(item, "module", None), "LAST_IN_PHASE", ())
+    return 2 if getattr(item, "originalname", item.name) in last else 0
 
 
 class ReleaseSession:
@@ -191,7 +195,7 @@ class ReleaseSession:
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         # stable: keeps order inside a phase
-        kept.sort(key=lambda i: (i.stash[PHASE_KEY].number, not _runs_first_in_phase(i)))
+        kept.sort(key=lambda i: (i.stash[PHASE_KEY].number, _order_in_phase(i, self.suite)))
         present = {i.stash[PHASE_KEY] for i in kept}
         missing = [p for p in ((Phase.COMMIT,) if self.standalone else Phase) if p not in present]
         if missing:

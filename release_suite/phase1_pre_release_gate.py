@@ -13,6 +13,8 @@ import pytest
 
 from pytest_release.metrics import MetricsUnavailable
 
+LAST_IN_PHASE = ("test_gate_decision",)  # after the project's own gate checks, too
+
 
 def test_acceptance_criteria_met(release):
     """Every criterion met, each with a passing test in the latest JUnit report (critical ones: all)."""

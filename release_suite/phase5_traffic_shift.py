@@ -16,7 +16,6 @@ import pytest
 from pytest_release.prompt import Asker
 from pytest_release.strategy import planned_strategies
 
-RUNS_FIRST_IN_PHASE = True  # before the project's own watch-phase tests
 
 
 def pytest_generate_tests(metafunc):

@@ -185,3 +185,25 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_a_release_outside_the_source_tre
     assert str(source) not in result.stdout  # nothing came from the source tree
     assert demo_project.version() == "v2"
     assert list(project.glob("_docs/04_release/release_v2_local_*.md"))
+
+
+def test_a_projects_phase_tests_run_after_the_suites_checks_but_before_the_gate_decision(demo_release):
+    port = demo_release.demo.port
+    demo_release.pytester.makepyfile(
+        test_users_phases=f"""
+        import pytest, requests
+
+        @pytest.mark.release_phase("execute")
+        def test_new_version_is_deployed():
+            assert requests.get("http://127.0.0.1:{port}/version", timeout=5).json()["version"] == "v2"
+
+        @pytest.mark.release_phase("gate")
+        def test_our_own_gate_check():
+            assert requests.get("http://127.0.0.1:{port}/version", timeout=5).json()["version"] == "v1"
+        """
+    )
+    result = demo_release.run("v2")
+    assert result.ret == 0, result.stdout.str()
+    text = result.stdout.str()
+    assert text.index("test_users_phases.py::test_our_own_gate_check PASSED") < text.index("phase1_pre_release_gate.py::test_gate_decision PASSED")
+    assert text.index("phase3_execute.py::test_deploy_script_succeeds PASSED") < text.index("test_users_phases.py::test_new_version_is_deployed PASSED")
