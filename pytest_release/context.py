@@ -6,12 +6,11 @@ beyond wiring (those live in release, analysis and gate)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pytest
 
@@ -27,6 +26,9 @@ from .redact import Redactor
 from .release import Phase, Release, Verdict
 from .report import Autoflush, MarkdownReport, Section, claim_report_paths, timestamp
 from .traffic import TrafficGenerator
+
+if TYPE_CHECKING:
+    from .gate_checks import GateRun
 
 
 @dataclass

@@ -8,10 +8,11 @@ terminal and the CI log; the next person finds it in the repository."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from pathlib import Path
 from typing import Callable
+
+from .report import claim_new_file
 
 LEFTOVERS_DIR = Path("_docs") / "_process_leftovers"
 
@@ -44,14 +45,6 @@ def write_leftover(
     )
     if redact is not None:
         body = redact(body)
-    stem = f"{moment.strftime('%Y-%m-%d-%H%M%S')}_{_slug(topic)}"
-    for attempt in range(1, 1000):
-        path = folder / (f"{stem}.md" if attempt == 1 else f"{stem}-{attempt}.md")
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(body)
-        return path
-    raise RuntimeError(f"{folder}: could not find a free leftover file name for {topic!r}")
+    path, _ = claim_new_file(folder, f"{moment.strftime('%Y-%m-%d-%H%M%S')}_{_slug(topic)}")
+    path.write_text(body, encoding="utf-8")
+    return path

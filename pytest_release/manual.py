@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from .markdown import prose_lines
 from .release import Phase
 from .report import timestamp
 
@@ -56,7 +57,6 @@ def parse_answer(text: str) -> ManualAnswer | None:
 _HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 _ITEM = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(.*\S)\s*$")
 _CHECKBOX = re.compile(r"^\[[ xX]\]\s+")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 def _names(heading: str, env: str) -> bool:
@@ -72,13 +72,7 @@ def checklist_from_procedures(markdown: str, env: str) -> list[str]:
     steps: list[str] = []
     level: int | None = None
     base_indent: int | None = None
-    in_fence = False
-    for line in markdown.splitlines():
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            continue
-        if in_fence:
-            continue
+    for line in prose_lines(markdown):
         heading = _HEADING.match(line)
         if heading:
             depth = len(heading.group(1))

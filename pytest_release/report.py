@@ -38,22 +38,32 @@ def file_stamp(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d-%H%M")
 
 
-def claim_report_paths(release_dir: Path, version: str, env: str, moment: dt.datetime) -> tuple[Path, Path]:
-    """Create release_<version>_<env>_<stamp>[-N].md exclusively; a retry never overwrites a report.
+def claim_new_file(directory: Path, stem: str, taken: Callable[[str], bool] = lambda suffix: False) -> tuple[Path, str]:
+    """Create `<stem>.md`, else `<stem>-2.md`, ... exclusively: reports, retrospectives and
+    leftovers are never overwritten, so a retry in the same minute is visible beside the first.
 
-    Returns the claimed release report and the matching (not yet created) rollback report path."""
-    release_dir.mkdir(parents=True, exist_ok=True)
-    stamp = file_stamp(moment)
+    Returns the created (empty) file and the suffix used ("" or "-N"), so companion files can
+    share it; `taken(suffix)` can reject a suffix whose companions already exist."""
+    directory.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, 1000):
-        suffix = stamp if attempt == 1 else f"{stamp}-{attempt}"
-        path = release_dir / f"release_{version}_{env}_{suffix}.md"
+        suffix = "" if attempt == 1 else f"-{attempt}"
+        if taken(suffix):
+            continue
+        path = directory / f"{stem}{suffix}.md"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             continue
         os.close(fd)
-        return path, release_dir / f"rollback_{version}_{env}_{suffix}.md"
-    raise RuntimeError(f"{release_dir}: could not find a free report name for {version}/{env}")
+        return path, suffix
+    raise RuntimeError(f"{directory}: no free file name for {stem}")
+
+
+def claim_report_paths(release_dir: Path, version: str, env: str, moment: dt.datetime) -> tuple[Path, Path]:
+    """The release report (created now) and its rollback report's name (created if one runs)."""
+    stamp = file_stamp(moment)
+    path, suffix = claim_new_file(release_dir, f"release_{version}_{env}_{stamp}")
+    return path, release_dir / f"rollback_{version}_{env}_{stamp}{suffix}.md"
 
 
 def write_atomically(path: Path, text: str) -> None:

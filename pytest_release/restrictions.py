@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+
+from .markdown import prose_lines
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -266,7 +268,6 @@ _PERF_LINE = re.compile(
     r"^[\s>*+-]*(?:\*\*|__)?\s*perf(?:ormance)?[ _-]evidence\s*(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*(?P<value>[a-z -]+?)\s*(?:\*\*|__)?\s*\.?\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
-_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 
 
 def perf_required_by(text: str) -> bool | None:
@@ -275,13 +276,7 @@ def perf_required_by(text: str) -> bool | None:
     The convention is one line, outside code fences: `Performance evidence: required` (or
     `not required` / `optional`), optionally as a list item or in bold. None when it says nothing."""
     answer: bool | None = None
-    fenced = False
-    for line in text.splitlines():
-        if _FENCE.match(line):
-            fenced = not fenced
-            continue
-        if fenced:
-            continue
+    for line in prose_lines(text):
         match = _PERF_LINE.match(line)
         if match:
             value = match.group("value").strip().lower()

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .report import file_stamp, timestamp, write_atomically
+from .report import claim_new_file, file_stamp, timestamp, write_atomically
 
 if TYPE_CHECKING:
     from .context import ReleaseContext
@@ -39,19 +39,8 @@ def retrospective_dir(ctx: "ReleaseContext") -> Path:
 
 
 def claim_path(directory: Path, kind: str, version: str, env: str, stamp: str) -> Path:
-    """Create `<kind>_<version>_<env>_<stamp>[-N].md` exclusively: a second entry in the same
-    minute gets its own file."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, 1000):
-        suffix = stamp if attempt == 1 else f"{stamp}-{attempt}"
-        path = directory / f"{kind}_{version}_{env}_{suffix}.md"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return path
-    raise RuntimeError(f"{directory}: could not find a free name for a {kind} retrospective")
+    """Create `<kind>_<version>_<env>_<stamp>[-N].md` exclusively."""
+    return claim_new_file(directory, f"{kind}_{version}_{env}_{stamp}")[0]
 
 
 def render(ctx: "ReleaseContext", kind: str, reasons: Sequence[str], path: Path) -> str:

@@ -11,7 +11,6 @@ import threading
 
 from .context import ReleaseContext
 from .report import MarkdownReport, timestamp
-from .release import Phase
 from .smoke import SmokeRunner
 from .analysis import WatchDecision
 from .watch import HealthCheck, WatchWindow

@@ -22,7 +22,7 @@ import release_suite
 
 from .context import Paths, ReleaseContext
 from .release import Phase, Verdict
-from .report import MarkdownReport, file_stamp, timestamp
+from .report import MarkdownReport, claim_new_file, file_stamp, timestamp
 
 SUITE_FILE = Path(release_suite.__file__).resolve().parent / "standalone_rollback.py"
 UNKNOWN_VERSION = "unknown"
@@ -45,21 +45,14 @@ def check_options(config: pytest.Config) -> str:
 
 
 def claim_paths(release_dir: Path, target: str, replaced: str, env: str, stamp: str) -> tuple[Path, Path]:
-    """Create both report files exclusively, with one shared suffix; never overwrite a report."""
-    release_dir.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, 1000):
-        suffix = stamp if attempt == 1 else f"{stamp}-{attempt}"
-        main = release_dir / f"standalone-rollback_{target}_{env}_{suffix}.md"
-        detail = release_dir / f"rollback_{replaced}_{env}_{suffix}.md"
-        if detail.exists():
-            continue
-        try:
-            fd = os.open(main, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return main, detail
-    raise RuntimeError(f"{release_dir}: could not find a free report name for a rollback to {target} in {env}")
+    """Create the standalone report exclusively, with a suffix its rollback report shares."""
+    def detail(suffix: str) -> Path:
+        return release_dir / f"rollback_{replaced}_{env}_{stamp}{suffix}.md"
+
+    main, suffix = claim_new_file(
+        release_dir, f"standalone-rollback_{target}_{env}_{stamp}", taken=lambda suffix: detail(suffix).exists()
+    )
+    return main, detail(suffix)
 
 
 class StandaloneRollbackContext(ReleaseContext):

@@ -18,6 +18,8 @@ The runbook's rules, in order:
 from __future__ import annotations
 
 import re
+
+from .markdown import prose_lines
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -175,7 +177,6 @@ _MANUAL_LINE = re.compile(
     r"\s*(?:\*\*|__)?\s*manual\b(?P<rest>.*)$",
     re.IGNORECASE,
 )
-_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 
 
 def manual_required_by(text: str, env: str, kind: str) -> str | None:
@@ -185,13 +186,7 @@ def manual_required_by(text: str, env: str, kind: str) -> str | None:
     fences, `Deployment strategy: manual` (also `Strategy:` or `Release strategy:`), optionally
     scoped to environments or kinds, `Deployment strategy (production, dr-site): manual`, and
     optionally followed by why."""
-    fenced = False
-    for line in text.splitlines():
-        if _FENCE.match(line):
-            fenced = not fenced
-            continue
-        if fenced:
-            continue
+    for line in prose_lines(text):
         match = _MANUAL_LINE.match(line)
         if not match:
             continue

@@ -18,7 +18,7 @@ from pytest_release.backtest import BacktestError, BacktestRange, judge_timeline
 from pytest_release.metrics.prometheus import PrometheusProvider
 from pytest_release.metrics.promql import MetricNames, default_queries
 from tests.support.prometheus_server import free_port
-from tests.support.replay import T0, replay, replay_service, scenario_prometheus  # noqa: F401 (fixtures)
+from tests.support.replay import T0
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 WINDOW = f"{T0.isoformat()}..{(T0 + dt.timedelta(minutes=15)).isoformat()}"

@@ -76,7 +76,7 @@ def test_github_workflows(name, release_options):
         assert uploads and all(s["if"] == "always()" for s in uploads)
         assert "_docs/04_release/" in uploads[0]["with"]["path"]
         commands = " ".join(s.get("run", "") for s in job["steps"])
-        assert "--junitxml=" in commands and f"--release-env=\"${{{{ inputs.environment }}}}\"" in commands
+        assert "--junitxml=" in commands and '--release-env="${{ inputs.environment }}"' in commands
     assert used_options(text) <= release_options, used_options(text) - release_options
 
 

@@ -17,7 +17,7 @@ from pytest_release import selfcheck
 from pytest_release.bookkeeping import check_tag_pattern, decide_tag, plan_for, tag_name
 from pytest_release.config import ConfigError, TagSettings, load_config
 from pytest_release.release import Verdict
-from tests.support.jira_server import JIRA_PAT, jira_server  # noqa: F401 (a fixture)
+from tests.support.jira_server import JIRA_PAT
 
 REPO = Path(__file__).resolve().parents[1]
 GIT_IDENTITY = ("-c", "user.name=Release Tester", "-c", "user.email=release@example.invalid", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false")

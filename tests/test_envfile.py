@@ -86,7 +86,7 @@ def test_multi_line_quoted_values_crlf_bom_and_last_one_wins(tmp_path: Path) -> 
         (f"1BAD={SECRET}\n", 1, "invalid variable name"),
         (f"MY-KEY={SECRET}\n", 1, "invalid variable name"),
         (f"{SECRET} {SECRET}={SECRET}\n", 1, "invalid variable name"),
-        (f"export\n", 1, "expected KEY=VALUE"),
+        ("export\n", 1, "expected KEY=VALUE"),
         (f"A='{SECRET}\nB=2\n", 1, "the quoted value of A is never closed"),
         (f'A="{SECRET}" {SECRET}\n', 1, "unexpected text after the closing quote of A"),
         (f"A={SECRET}\0\n", 1, "NUL character"),

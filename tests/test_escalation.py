@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from tests.support.replay import ReplayProject, poll_rows, replay, replay_service, scenario_prometheus  # noqa: F401 (fixtures)
+from tests.support.replay import ReplayProject, poll_rows
 
 QUESTION = b"Answer [A/B/C]:"
 

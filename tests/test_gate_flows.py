@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.jira_server import JIRA_EMAIL, JIRA_TOKEN, jira_server  # noqa: F401
+from tests.support.jira_server import JIRA_EMAIL, JIRA_TOKEN
 from tests.support.registry_server import PASSWORD, USERNAME
 
 

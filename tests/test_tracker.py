@@ -14,7 +14,7 @@ from pytest_release.config import load_config
 from pytest_release.leftovers import write_leftover
 from pytest_release.tracker import FileTracker, JiraTracker, TrackerError, tracker_for
 from tests.support.demo import free_port
-from tests.support.jira_server import JIRA_EMAIL, JIRA_PAT, JIRA_TOKEN, jira_server  # noqa: F401
+from tests.support.jira_server import JIRA_EMAIL, JIRA_PAT, JIRA_TOKEN
 
 TRACKER_FILE = """\
 # the team's tickets

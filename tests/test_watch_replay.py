@@ -11,7 +11,7 @@ import re
 import pytest
 
 from tests.support.prometheus_server import free_port
-from tests.support.replay import own_prometheus_replay, poll_rows, replay, replay_service, scenario_prometheus  # noqa: F401 (fixtures)
+from tests.support.replay import poll_rows
 
 METRICS = ("error_rate", "p99_latency", "request_rate", "saturation")
 
