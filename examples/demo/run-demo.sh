@@ -14,6 +14,11 @@ export PATH="$venv/bin:$PATH" PYTHON="$venv/bin/python"
 unset CI  # the demo's gate proceeds on its own; nothing to answer
 cd "$here"
 
+port=${DEMO_PORT:-8711}
+if python -c 'import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(("127.0.0.1", int(sys.argv[1]))) != 0)' "$port"; then
+  echo "port $port on 127.0.0.1 is already in use: stop what serves there or set DEMO_PORT" >&2
+  exit 1
+fi
 trap 'scripts/deploy.sh --stop >/dev/null 2>&1' EXIT
 echo "== starting v1 (what is serving before the release)"
 scripts/deploy.sh --env local --version v1 --strategy all-at-once || exit 1
