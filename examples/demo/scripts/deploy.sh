@@ -66,6 +66,44 @@ usage_error() {
 
 say() { echo "deploy: $*"; }
 
+# Start a command in its own session, detached from this script (stdin /dev/null, output
+# appended to LOG), so it outlives the deploy and never holds the caller's pipe open. Sets $pid.
+start_detached() {
+    local log=$1
+    shift
+    if command -v setsid >/dev/null 2>&1; then
+        setsid "$@" </dev/null >>"$log" 2>&1 &
+    else
+        "$python" -c 'import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' "$@" </dev/null >>"$log" 2>&1 &
+    fi
+    pid=$!
+}
+
+# Poll http://127.0.0.1:PORT/PATH (no curl needed) for up to 10 s until it answers, and, when
+# WANTED is given, until its JSON names that version. Gives up early if PID has died.
+wait_until_up() {
+    "$python" - "$@" <<'PY'
+import json, os, sys, time, urllib.request
+
+port, pid, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+wanted = sys.argv[4] if len(sys.argv) > 4 else None
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as answer:
+            if wanted is None or json.load(answer).get("version") == wanted:
+                sys.exit(0)
+    except Exception:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        sys.exit(1)
+    time.sleep(0.1)
+sys.exit(1)
+PY
+}
+
 action="" env="" version="" strategy="all-at-once" canary_weight="" switch=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -175,38 +213,12 @@ start_service() {
     say "starting $version on 127.0.0.1:$port"
     # A new session, no inherited stdin/stdout: the service outlives this script and the caller
     # reading our output sees EOF when we exit. Without setsid (macOS), Python does the same.
-    if command -v setsid >/dev/null 2>&1; then
-        setsid "$python" "$service" --version "$version" --port "$port" --host 127.0.0.1 \
-            </dev/null >>"$log_file" 2>&1 &
-    else
-        "$python" -c 'import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' \
-            "$python" "$service" --version "$version" --port "$port" --host 127.0.0.1 \
-            </dev/null >>"$log_file" 2>&1 &
-    fi
-    pid=$!
+    start_detached "$log_file" "$python" "$service" --version "$version" --port "$port" --host 127.0.0.1
     echo "$pid" >"$pid_file"
     echo "$version" >"$version_file"
 
     # Poll /version (no curl needed) until it names the new version, for up to 10 s.
-    if "$python" - "$port" "$version" "$pid" <<'PY'
-import json, os, sys, time, urllib.request
-
-port, wanted, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
-deadline = time.monotonic() + 10
-while time.monotonic() < deadline:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=1) as answer:
-            if json.load(answer).get("version") == wanted:
-                sys.exit(0)
-    except Exception:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        sys.exit(1)
-    time.sleep(0.1)
-sys.exit(1)
-PY
+    if wait_until_up "$port" "$pid" /version "$version"
     then
         say "$version is serving (pid $pid)"
         return 0
@@ -261,35 +273,10 @@ start_router() {
     local pid
     mkdir -p "$state_dir"
     say "starting the router on 127.0.0.1:$port (preview listener on 127.0.0.1:$preview_port)"
-    if command -v setsid >/dev/null 2>&1; then
-        setsid "$python" "$router" serve --port "$port" --preview-port "$preview_port" --state "$router_state" \
-            </dev/null >>"$state_dir/router.log" 2>&1 &
-    else
-        "$python" -c 'import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' \
-            "$python" "$router" serve --port "$port" --preview-port "$preview_port" --state "$router_state" \
-            </dev/null >>"$state_dir/router.log" 2>&1 &
-    fi
-    pid=$!
+    start_detached "$state_dir/router.log" "$python" "$router" serve --port "$port" --preview-port "$preview_port" --state "$router_state"
     echo "$pid" >"$state_dir/router.pid"
     echo "router" >"$state_dir/router.version"
-    if "$python" - "$port" "$pid" <<'PY'
-import os, sys, time, urllib.request
-
-port, pid = sys.argv[1], int(sys.argv[2])
-deadline = time.monotonic() + 10
-while time.monotonic() < deadline:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_router", timeout=1):
-            sys.exit(0)
-    except Exception:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        sys.exit(1)
-    time.sleep(0.1)
-sys.exit(1)
-PY
+    if wait_until_up "$port" "$pid" /_router
     then
         say "router is up (pid $pid)"
         return 0
