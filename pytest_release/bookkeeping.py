@@ -305,6 +305,30 @@ def _tracker(ctx: "ReleaseContext") -> Any:
     return tracker_for(ctx)
 
 
+def file_tracker_guard(tracker_file: Path, root: Path, toplevel: Path | None) -> str | None:
+    """Why a file tracker must not be rewritten, or None.
+
+    Like `tag.enabled: auto`: a project that lives inside another git repository (the demo in
+    this source tree) must not change that repository's tracked files behind its back."""
+    if toplevel is None or toplevel.resolve() == root.resolve():
+        return None
+    if not tracker_file.resolve().is_relative_to(toplevel.resolve()):
+        return None
+    return (
+        f"not moved: the file tracker {tracker_file} belongs to the git repository {toplevel}, "
+        f"not to the project at {root} (the same rule as tag.enabled: auto)"
+    )
+
+
+def _git_toplevel(root: Path) -> Path | None:
+    from .gitrepo import GitError, _git
+
+    try:
+        return Path(_git(root, "rev-parse", "--show-toplevel").strip())
+    except GitError:
+        return None
+
+
 def _move_tickets(ctx: "ReleaseContext", book: Bookkeeping, target: str) -> None:
     redact = ctx.redactor.redact
     try:
@@ -318,6 +342,12 @@ def _move_tickets(ctx: "ReleaseContext", book: Bookkeeping, target: str) -> None
     if tracker is None:
         book.ticket_note = "no tracker configured"
         return
+    tracker_file = getattr(tracker, "path", None)
+    if tracker_file is not None:
+        guard = file_tracker_guard(Path(tracker_file), ctx.config.root, _git_toplevel(ctx.config.root))
+        if guard:
+            book.ticket_note = guard
+            return
     book.tracker_configured = True
     tickets, source = tickets_in_scope(ctx)
     book.ticket_note = f"from {source}"

@@ -376,3 +376,18 @@ def test_an_interrupt_during_the_bookkeeping_is_recorded_and_never_rolls_back(tm
     state.interrupt("interrupted (Ctrl-C)")  # what the session records next
     assert not state.needs_rollback() and state.interrupted is None
     assert state.verdict() is Verdict.RELEASED
+
+
+def test_the_demo_in_the_source_tree_never_rewrites_its_tracked_tracker_file():
+    from pytest_release.bookkeeping import file_tracker_guard
+
+    demo = REPO / "examples" / "demo"
+    config = load_config(demo / "release.yaml", environ={"DEMO_PORT": "8711"})
+    toplevel = Path(git(REPO, "rev-parse", "--show-toplevel").strip())
+    tracker_file = demo / "_docs" / "tracker.yaml"
+    assert "tracker.yaml" in git(REPO, "ls-files", str(tracker_file))  # tracked: a write would dirty the tree
+    reason = file_tracker_guard(tracker_file, config.root, toplevel)
+    assert reason is not None and "not moved" in reason
+    # a project that is its own repository, or no repository at all, moves its tickets
+    assert file_tracker_guard(tracker_file, toplevel, toplevel) is None
+    assert file_tracker_guard(tracker_file, config.root, None) is None

@@ -15,6 +15,13 @@ from tests.support.release_runs import kill_stray_group
 def test_clean_release_is_released_with_exit_0(demo_release):
     result = demo_release.run("v2", "--junitxml=junit.xml")
     assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "release: v2 -> local (staging), strategy all-at-once, rollback target discovered in phase 1",
+            f"release config: {demo_release.config}",
+            f"release dir: {demo_release.release_dir}",
+        ]
+    )
     result.stdout.fnmatch_lines(["*release verdict*", "Released", "report: *release_v2_local_*.md", "exit status: 0"])
     assert demo_release.demo.version() == "v2"
     report = demo_release.report()
@@ -22,6 +29,9 @@ def test_clean_release_is_released_with_exit_0(demo_release):
                   "Phase 4: Smoke Test", "Phase 5: Watch Window", "Phase 6: Commit or Rollback"):
         assert f"## {phase}" in report
     assert "**Released**" in report and "Rollback target | v1" in report
+    header = report.split("## Phase 1", 1)[0]
+    for row in ("| Environment | local (staging) |", "| Version | v2", "| Strategy | all-at-once", f"| Config | {demo_release.config} |", f"| Release dir | {demo_release.release_dir} |"):
+        assert row in header
     assert "deploy: v2 is serving" in report  # the script's output, streamed with timestamps
     assert not demo_release.reports("rollback")
     suite = ET.parse(demo_release.pytester.path / "junit.xml").getroot().find("testsuite")
@@ -98,7 +108,7 @@ def test_pytest_timeout_in_the_smoke_phase_rolls_back(demo_release):
     demo_release.edit_config(r"^      request_timeout: 5s", "      request_timeout: 60s\n      budget: 2s")
     result = demo_release.run("v5-slow")
     assert result.ret == 10, result.stdout.str()
-    result.stdout.fnmatch_lines(["Rolled-Back: *Timeout*"])
+    result.stdout.fnmatch_lines(["Rolled-Back: *from pytest-timeout*"])
     assert demo_release.demo.version() == "v1"
 
 

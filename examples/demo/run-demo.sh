@@ -28,15 +28,23 @@ run() {
   echo "== pytest --release-env=local --release-version=$1"
   pytest -p no:cacheprovider --release-env=local --release-version="$1"
   status=$?
+  [ "$status" = "$2" ] || failed=1
   report=$(ls -t _docs/04_release/release_"$1"_local_*.md 2>/dev/null | head -n 1)
   verdict=$(sed -n 's/^\*\*\([A-Za-z-]*\)\*\*.*/\1/p' "$report" | tail -n 1)
   summary+=("$1: $verdict (exit $status), report $here/$report")
 }
 
 summary=()
-run v2
-run v3-bad
+failed=0
+run v2 0       # expected: Released
+run v3-bad 10  # expected: Rolled-Back to v2
 echo
 echo "== demo summary"
 printf '%s\n' "${summary[@]}"
-echo "now serving: $(python -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1]))["version"])' "http://127.0.0.1:${DEMO_PORT:-8711}/version")"
+serving=$(python -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1]))["version"])' "http://127.0.0.1:$port/version")
+echo "now serving: $serving"
+[ "$serving" = v2 ] || failed=1
+if [ "$failed" != 0 ]; then
+  echo "the demo did not end as expected (v2 Released with exit 0, v3-bad Rolled-Back with exit 10, v2 serving)" >&2
+  exit 1
+fi
