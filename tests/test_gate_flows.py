@@ -465,3 +465,46 @@ def test_a_person_aborts_at_the_gate(demo_release):
     assert code == 11, out
     assert "Aborted: aborted at the pre-release gate by" in out
     assert demo_release.demo.version() == "v1"
+
+
+def _break_inputs(demo, how: str) -> None:
+    docs = demo.path / "_docs"
+    if how == "criteria file missing":
+        (docs / "00_problem" / "acceptance_criteria.md").unlink()
+    elif how == "criteria file malformed":
+        ac = docs / "00_problem" / "acceptance_criteria.md"
+        ac.write_text(re.sub(r"^\| AC-3\s*\| ", "|  | ", ac.read_text(), count=1, flags=re.M))
+    elif how == "criterion lists no test":
+        ac = docs / "00_problem" / "acceptance_criteria.md"
+        ac.write_text(re.sub(r"^(\| AC-3\s*\|.*\| )tests/[^|]*(\|)\s*$", r"\1 \2", ac.read_text(), count=1, flags=re.M))
+    elif how == "hostile test report":
+        (docs / "06_metrics" / "junit.xml").write_text(
+            '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>\n'
+            "<testsuites><testsuite name='x'><testcase classname='a' name='&lol2;'/></testsuite></testsuites>\n"
+        )
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    "how, reason",
+    [
+        ("criteria file missing", "acceptance_criteria.md"),
+        ("criteria file malformed", "acceptance_criteria.md:"),
+        ("criterion lists no test", "AC-3"),
+        ("hostile test report", "junit.xml"),
+    ],
+)
+def test_every_broken_gate_input_stops_the_release_before_anything_is_deployed(demo_release, how, reason):
+    _break_inputs(demo_release.demo, how)
+    result = demo_release.run("v2")
+    assert_untouched(demo_release, result, reason)
+    assert "phase1_pre_release_gate.py::" in result.stdout.str() and " FAILED" in result.stdout.str()
+
+
+def test_an_unreachable_registry_stops_the_release_before_anything_is_deployed(demo_release):
+    from tests.support.demo import free_port
+
+    registry_config(demo_release, f"http://127.0.0.1:{free_port()}")
+    result = demo_release.run("v2")
+    assert_untouched(demo_release, result, "registry unreachable")

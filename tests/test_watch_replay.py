@@ -203,3 +203,19 @@ def test_skip_watch_with_a_reason_is_released_with_override_and_an_incident_retr
     assert text.startswith("# Incident retrospective: v2 to clean")
     assert "| Verdict | Released-with-override |" in text and reason in text
     assert f"({replay.reports()[0].name})" in text or replay.reports()[0].name in text
+
+
+def test_a_failing_health_check_is_a_blip_once_and_a_hard_breach_twice_in_a_row(replay):
+    """Clean metrics, but the project's health-check script fails every poll: the first failure
+    is a soft blip (answered `continue` here), the second in a row triggers the rollback; the
+    script still fails when the rollback is verified, so the system is in an unknown state."""
+    replay.environment("clean", "clean")
+    (replay.path / "unhealthy").touch()
+    result = replay.run("clean", "--release-on-soft-breach=continue")
+    assert result.ret == 12, result.stdout.str()
+    result.stdout.fnmatch_lines(["Rollback-Failed: health check failed 2 intervals in a row at T+2m*"])
+    assert replay.deploy_calls() == ["--env clean --version v2 --strategy all-at-once", "--env clean --rollback v1"]
+    section = replay.watch_section()
+    assert poll_rows(section) == ["T+1m", "T+2m"]
+    first = next(line for line in section.splitlines() if line.startswith("| T+1m "))
+    assert "| **FAILED** | **SOFT** |" in first  # the health column, then the status

@@ -69,6 +69,11 @@ echo "deploy.sh: $*"
 
 HEALTH_SCRIPT = """\
 #!/bin/sh
+# Healthy unless a test drops a file named `unhealthy` into the project.
+if [ -e "$(dirname "$0")/../unhealthy" ]; then
+    echo unhealthy
+    exit 1
+fi
 echo healthy
 exit 0
 """
