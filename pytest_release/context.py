@@ -72,7 +72,7 @@ class ReleaseContext:
         self.state = Release(env=invocation.env, version=invocation.version, rollback_target=invocation.rollback_to)
         self.started_at = clock.now()
         self.env_values = self._read_env_values()
-        self.redactor = Redactor.from_environment(self.env_values, os.environ)
+        self.redactor = Redactor.from_environment({**self.env_values, **self._configured_credentials()}, os.environ)
         self.choices = Choices(
             strategy=invocation.strategy or self.env.default_strategy,
             strategy_by="--release-strategy" if invocation.strategy else f"default of environment {self.env.name}",
@@ -103,6 +103,12 @@ class ReleaseContext:
     # --- the report and the terminal -------------------------------------------------------
     paths: Paths
     report: MarkdownReport
+
+    def _configured_credentials(self) -> dict[str, str]:
+        """Values of the variables release.yaml names as credentials: secret whatever their name."""
+        metrics = self.env.metrics
+        names = [metrics.bearer_token_env, *(metrics.basic_auth_env or ())]
+        return {name: os.environ[name] for name in names if name and os.environ.get(name)}
 
     def _read_env_values(self) -> dict[str, str]:
         try:

@@ -174,6 +174,11 @@ def test_self_check_flags_what_is_missing():
     assert not missing[0].ok and "is missing" in missing[0].text
     no_verdict = selfcheck.evaluate(selfcheck.Facts(**{**facts.__dict__, "report_text": "_no verdict yet_"}))
     assert not no_verdict[0].ok and "does not record the verdict Released" in no_verdict[0].text
+    rolled_back = {**facts.__dict__, "verdict": "Rolled-Back", "report_text": "## Verdict\n\n**Rolled-Back**"}
+    without = [t for ok, t in selfcheck.evaluate(selfcheck.Facts(**rolled_back)) if not ok]
+    assert "rollback report rollback_v2.md is missing" in without
+    with_report = [t for ok, t in selfcheck.evaluate(selfcheck.Facts(**{**rolled_back, "rollback_report_exists": True})) if ok]
+    assert "rollback report rollback_v2.md exists" in with_report
 
 
 def test_self_check_of_an_aborted_release_wants_nothing_touched():

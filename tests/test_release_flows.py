@@ -157,3 +157,24 @@ def test_reports_are_never_overwritten(demo_release):
         script.chmod(0o755)
     names = [p.name for p in demo_release.reports()]
     assert len(names) == 2 and names[0] != names[1]
+
+
+def test_a_credential_variable_named_in_the_config_is_redacted_whatever_its_name(demo_release, monkeypatch):
+    secret = "prom-read-7f3a91c2e5"
+    monkeypatch.setenv("PROM_PW", secret)  # a name that does not look secret on its own
+    demo_release.edit_config(r"^      provider: scrape\n", "      provider: scrape\n      bearer_token_env: PROM_PW\n")
+    demo_release.pytester.makepyfile(
+        test_leaky="""
+        import os, pytest
+
+        @pytest.mark.release_phase("smoke")
+        def test_prints_the_credential():
+            print("using", os.environ["PROM_PW"])
+            assert False, "bad credential " + os.environ["PROM_PW"]
+        """
+    )
+    result = demo_release.run("v2", "--junitxml=junit.xml", "-rA")
+    assert result.ret == 10, result.stdout.str()
+    everything = result.stdout.str() + result.stderr.str() + demo_release.report() + (demo_release.pytester.path / "junit.xml").read_text()
+    assert secret not in everything
+    assert "bad credential ***" in everything
