@@ -86,6 +86,8 @@ def test_no_rollback_target_aborts(demo_release):
     assert result.ret == 11
     result.stdout.fnmatch_lines(["Aborted: no rollback target: pass --release-rollback-to=VERSION*"])
     assert demo_release.demo.version() == "v1"
+    assert "phase3_execute.py::test_deploy_script_succeeds SKIPPED" in result.stdout.str()
+    assert not list(demo_release.release_dir.glob("*_deploy.log"))  # the deploy script never ran
 
 
 def test_rollback_whose_verification_fails_is_rollback_failed_exit_12(demo_release):
