@@ -496,11 +496,6 @@ class ReleaseContext:
         if self.choices.strategy == "blue-green":
             switch(self)
 
-    def canary_steps(self) -> list[Any]:
-        from .canary import plan
-
-        return plan(self.env.canary)
-
     def canary_step(self, step: Any) -> None:
         """One canary step in phase 5 (its traffic, then its analysis); nothing for other strategies."""
         from .canary import run_step
