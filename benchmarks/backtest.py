@@ -25,18 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pytest_release.analysis import MetricRule, WatchPolicy  # noqa: E402
 from pytest_release.backtest import BacktestRange, run_backtest, timeline_json  # noqa: E402
+from pytest_release.config import DEFAULT_RULES  # noqa: E402
 from pytest_release.metrics.prometheus import PrometheusProvider  # noqa: E402
 from pytest_release.metrics.promql import MetricNames, default_queries  # noqa: E402
 from tests.support.prometheus_server import scenario_openmetrics, start_prometheus  # noqa: E402
 
-POLICY = WatchPolicy(
-    rules=(
-        MetricRule("error_rate", soft=1.5, hard=2.0, floor=0.01),
-        MetricRule("p99_latency", soft=1.5, hard=3.0, floor=0.05),
-        MetricRule("request_rate", direction="down", soft=1.5, hard=None),
-        MetricRule("saturation", soft=1.5, hard=None, floor=0.05),
-    ),
-)
+POLICY = WatchPolicy(rules=tuple(MetricRule(name, **rule) for name, rule in DEFAULT_RULES.items()))  # the runbook's
 
 
 class CountingProvider(PrometheusProvider):

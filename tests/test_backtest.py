@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from pytest_release.analysis import MetricRule, Poll, WatchPolicy, judge
 from pytest_release.backtest import BacktestError, BacktestRange, judge_timeline, parse_range, run_backtest, timeline_json
+from pytest_release.config import DEFAULT_RULES
 from pytest_release.metrics.prometheus import PrometheusProvider
 from pytest_release.metrics.promql import MetricNames, default_queries
 from tests.support.prometheus_server import free_port
@@ -22,14 +23,7 @@ from tests.support.replay import T0
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 WINDOW = f"{T0.isoformat()}..{(T0 + dt.timedelta(minutes=15)).isoformat()}"
-POLICY = WatchPolicy(
-    rules=(
-        MetricRule("error_rate", soft=1.5, hard=2.0, floor=0.01),
-        MetricRule("p99_latency", soft=1.5, hard=3.0, floor=0.05),
-        MetricRule("request_rate", direction="down", soft=1.5, hard=None),
-        MetricRule("saturation", soft=1.5, hard=None, floor=0.05),
-    ),
-)
+POLICY = WatchPolicy(rules=tuple(MetricRule(name, **rule) for name, rule in DEFAULT_RULES.items()))  # the runbook's
 
 
 def backtest(replay, env: str, *extra: str, window: str = WINDOW):

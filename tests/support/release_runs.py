@@ -28,8 +28,20 @@ def pytest_release_make_clock(config):
 """
 
 
+class ReleaseReports:
+    """The reports a test project's releases wrote, under its `release_dir`."""
+
+    def reports(self, kind: str = "release") -> list[Path]:
+        return sorted(self.release_dir.glob(f"{kind}_*.md"))
+
+    def report(self, kind: str = "release") -> str:
+        reports = self.reports(kind)
+        assert len(reports) == 1, f"expected one {kind} report, found {reports}"
+        return reports[0].read_text()
+
+
 @dataclass
-class DemoRelease:
+class DemoRelease(ReleaseReports):
     pytester: pytest.Pytester
     demo: DemoProject
 
@@ -59,14 +71,6 @@ class DemoRelease:
         new = re.sub(pattern, replacement, text, count=1, flags=re.M)
         assert new != text, f"{pattern!r} not found in release.yaml"
         self.config.write_text(new)
-
-    def reports(self, kind: str = "release") -> list[Path]:
-        return sorted(self.release_dir.glob(f"{kind}_*.md"))
-
-    def report(self, kind: str = "release") -> str:
-        reports = self.reports(kind)
-        assert len(reports) == 1, f"expected one {kind} report, found {reports}"
-        return reports[0].read_text()
 
     def wait_for_report(self, text: str, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout

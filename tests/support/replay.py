@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from tests.support.prometheus_server import PrometheusFactory, PrometheusServer, scenario_openmetrics
+from tests.support.release_runs import ReleaseReports
 
 DATA_START = dt.datetime(2026, 1, 1, 0, 45, tzinfo=dt.timezone.utc)
 DEPLOY_MINUTE = 15  # T0: the deploy happens 15 minutes into the recorded history
@@ -122,7 +123,7 @@ def pytest_release_make_clock(config):
 
 
 @dataclass
-class ReplayProject:
+class ReplayProject(ReleaseReports):
     pytester: pytest.Pytester
     prometheus: PrometheusServer
     service_url: str
@@ -173,14 +174,6 @@ class ReplayProject:
     def deploy_calls(self) -> list[str]:
         log = self.path / "deploy-calls.log"
         return log.read_text().splitlines() if log.exists() else []
-
-    def reports(self, kind: str = "release") -> list[Path]:
-        return sorted(self.release_dir.glob(f"{kind}_*.md"))
-
-    def report(self, kind: str = "release") -> str:
-        reports = self.reports(kind)
-        assert len(reports) == 1, f"expected one {kind} report, found {reports}"
-        return reports[0].read_text()
 
     def watch_section(self) -> str:
         report = self.report()
