@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pytest_release.deploy import OutputLog, run_script  # noqa: E402
-from pytest_release.redact import Redactor  # noqa: E402
+from pytest_release.adapters.deploy import OutputLog, run_script  # noqa: E402
+from pytest_release.core.redact import Redactor  # noqa: E402
 
 SECRET = "bench-s3cr3t-7f6e5d4c3b2a1908"
 

@@ -14,8 +14,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from pytest_release.adapters.smoke import SmokeRunner
 from pytest_release.config import SmokeEndpoint, SmokeSettings
-from pytest_release.smoke import SmokeRunner
 
 
 def serve(delay: float) -> ThreadingHTTPServer:

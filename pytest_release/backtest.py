@@ -47,8 +47,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from .analysis import Poll, Status, WatchDecision, WatchPolicy, evidence, format_elapsed, has_data, judge
-from .metrics import MetricsUnavailable
+from pytest_release.core.judge import (
+    Poll,
+    Status,
+    WatchDecision,
+    WatchPolicy,
+    evidence,
+    format_elapsed,
+    has_data,
+    judge,
+)
+from pytest_release.metrics import MetricsUnavailable
 
 if TYPE_CHECKING:
     import pytest
@@ -336,7 +345,7 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
 
 
 def write_json(timeline: Timeline, path: Path) -> None:
-    from .report import write_atomically
+    from pytest_release.report.document import write_atomically
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(timeline_json(timeline), indent=2, allow_nan=False) + "\n")
@@ -418,10 +427,10 @@ def backtest_main(config: "pytest.Config", session: "pytest.Session") -> int:
     """Run by `pytest_cmdline_main` inside pytest's session wrapper; returns the exit status."""
     import pytest
 
-    from .clock import RealClock
-    from .config import ConfigError, load_config
-    from .invocation import InvocationError, check_env
-    from .plugin import release_config_path
+    from pytest_release.clock import RealClock
+    from pytest_release.config import ConfigError, load_config
+    from pytest_release.options import InvocationError, check_env
+    from pytest_release.plugin import release_config_path
 
     env_name = config.getoption("release_env")
     if not env_name:
@@ -447,8 +456,8 @@ def backtest_main(config: "pytest.Config", session: "pytest.Session") -> int:
     json_path = config.getoption("release_backtest_json", None)
     out = Path(config.invocation_params.dir, json_path) if json_path else None
     write = _writer(config)
-    from .metrics.factory import make_provider
-    from .watch import watch_policy
+    from pytest_release.metrics.factory import make_provider
+    from pytest_release.metrics.window import watch_policy
 
     provider = make_provider(env, config_path=release_config.path, clock=RealClock())
     try:

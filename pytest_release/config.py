@@ -15,8 +15,8 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from .gitrepo import DEFAULT_TICKET_PATTERN
-from .restrictions import ApprovalPolicy, ChangeCalendar
+from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN
+from pytest_release.core.restrictions import ApprovalPolicy, ChangeCalendar
 
 STRATEGIES = ("all-at-once", "blue-green", "canary", "manual")
 SOFT_BREACH_ANSWERS = ("continue", "rollback", "extend")
@@ -481,7 +481,7 @@ def _read_tag(node: _Node, environments: Mapping[str, Any]) -> TagSettings:
     enabled = node.get("enabled", "auto", lambda v: str(v).lower() if isinstance(v, bool) else _str(v))
     if enabled not in ("auto", "true", "false"):
         node.fail(f"expected auto, true or false, got {enabled!r}", "enabled")
-    from .bookkeeping import check_tag_pattern
+    from pytest_release.phases.bookkeeping import check_tag_pattern
 
     pattern = node.get("pattern", "release/{version}", _str)
     try:
@@ -560,7 +560,7 @@ def _metrics_match_rules(node: _Node, env: Environment) -> Environment:
     """Every judged metric must be measurable, and every added query is judged: a rule without a
     query would read as "no data" (a hard breach) in every release; a query without a rule gets
     the default rule (higher is worse, soft at 1.5x)."""
-    from .metrics.promql import STANDARD_METRICS
+    from pytest_release.metrics.promql import STANDARD_METRICS
 
     metrics, watch = env.metrics, env.watch
     if metrics.provider == "scrape":
@@ -813,7 +813,7 @@ def _read_traffic(node: _Node) -> TrafficSettings:
 
 
 def _read_gate(node: _Node) -> GateSettings:
-    from . import restrictions as r
+    from pytest_release.core import restrictions as r
 
     changes = node.child("changes")
     ticket_pattern = changes.get("ticket_pattern", DEFAULT_TICKET_PATTERN, _str)
@@ -913,7 +913,7 @@ def _read_registry(node: _Node) -> RegistrySettings:
         node.fail("the registry's URL is required (like https://registry.example.com)", "url")
     if not repository:
         node.fail("the image repository is required (like acme/orders)", "repository")
-    from .registry import InvalidReference, validate_reference
+    from pytest_release.adapters.registry import InvalidReference, validate_reference
 
     try:
         validate_reference(repository, "latest")

@@ -14,21 +14,27 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pytest
 
-from . import analysis
-from .clock import Clock
-from .config import Config, Environment
-from .deploy import OutputLog, ScriptResult, run_script
-from .envfile import parse_env_file
-from .invocation import Invocation
-from .metrics import MetricsProvider
-from .prompt import Asker
-from .redact import Redactor
-from .release import Phase, Release, Verdict
-from .report import Autoflush, MarkdownReport, Section, claim_report_paths, timestamp
-from .traffic import TrafficGenerator
+from pytest_release.adapters.deploy import OutputLog, ScriptResult, run_script
+from pytest_release.adapters.envfile import parse_env_file
+from pytest_release.adapters.prompt import Asker
+from pytest_release.adapters.traffic import TrafficGenerator
+from pytest_release.clock import Clock
+from pytest_release.config import Config, Environment
+from pytest_release.core import judge as analysis
+from pytest_release.core.redact import Redactor
+from pytest_release.core.release import Phase, Release, Verdict
+from pytest_release.metrics import MetricsProvider
+from pytest_release.options import Invocation
+from pytest_release.report.document import (
+    Autoflush,
+    MarkdownReport,
+    Section,
+    claim_report_paths,
+    timestamp,
+)
 
 if TYPE_CHECKING:
-    from .gate_checks import GateRun
+    from pytest_release.phases.gate import GateRun
 
 
 @dataclass
@@ -168,7 +174,7 @@ class ReleaseContext:
         The report is rewritten at least every half second while the script runs, so what it
         printed so far is on disk whatever happens next. Interrupted (Ctrl-C, SIGTERM), the
         script's group is stopped by run_script, what ran is recorded, and the interrupt goes on."""
-        from .deploy import interrupted_result
+        from pytest_release.adapters.deploy import interrupted_result
 
         settings = self.env.deploy
         log = OutputLog(head=settings.output_head, tail=settings.output_tail, side_file=self.paths.side_file(log_suffix))
@@ -229,7 +235,7 @@ class ReleaseContext:
         return self._provider
 
     def _make_provider(self) -> MetricsProvider:
-        from .metrics.factory import make_provider
+        from pytest_release.metrics.factory import make_provider
 
         return make_provider(self.env, config_path=self.config.path, clock=self.clock)
 
@@ -241,7 +247,7 @@ class ReleaseContext:
         return self._traffic
 
     def policy(self) -> analysis.WatchPolicy:
-        from .watch import watch_policy
+        from pytest_release.metrics.window import watch_policy
 
         return watch_policy(self.env.watch)
 
@@ -261,7 +267,7 @@ class ReleaseContext:
         Phase 6's bookkeeping runs here when phase 6 did not get to it (a rollback started from
         the end of a cut-short session); then the runbook's self-verification checklist is
         evaluated against what is on disk and rendered into the same report."""
-        from . import bookkeeping, selfcheck
+        from pytest_release.phases import bookkeeping, selfcheck
 
         book = self.commit_bookkeeping()
         verdict = self.state.verdict()
@@ -294,7 +300,7 @@ class ReleaseContext:
     def commit_bookkeeping(self) -> Any:
         """Tracker moves, the release tag and retrospectives, as the verdict demands: once per
         session (phase 6 calls it; `finish` calls it when phase 6 did not run)."""
-        from . import bookkeeping
+        from pytest_release.phases import bookkeeping
 
         book = getattr(self, "_bookkeeping", None)
         if book is not None:
@@ -354,7 +360,7 @@ class ReleaseContext:
         value = body.get(self.env.current_version_field) if isinstance(body, dict) else None
         if not isinstance(value, str):
             pytest.fail(f"no rollback target: {url} has no string field {self.env.current_version_field!r}")
-        from .invocation import InvocationError, check_version
+        from pytest_release.options import InvocationError, check_version
 
         try:
             return check_version(value, f"the version reported by {url}")
@@ -376,7 +382,7 @@ class ReleaseContext:
         `choices.tickets` and `choices.change_summary`."""
         run = self.__dict__.get("_gate_run")
         if run is None:
-            from .gate_checks import GateRun
+            from pytest_release.phases.gate import GateRun
 
             run = self._gate_run = GateRun(self)
         return run
@@ -384,7 +390,7 @@ class ReleaseContext:
     def select_strategy(self) -> None:
         """Phase 2: a recommendation with its reasons, then the choice (A/B/C/D by a person at a
         terminal; --release-strategy or the environment's default in CI); both are recorded."""
-        from . import strategy as plan
+        from pytest_release.core import strategy as plan
 
         __tracebackhide__ = True
         env, c = self.env, self.choices
@@ -434,7 +440,7 @@ class ReleaseContext:
     def strategy_signals(self) -> Any:
         """What the recommendation rests on: the change summary's breaking changes, a restriction
         that forces manual, the environment's strategies."""
-        from . import strategy as plan
+        from pytest_release.core import strategy as plan
 
         summary, error = self.strategy_change_summary()
         breaking = None
@@ -452,7 +458,7 @@ class ReleaseContext:
             summary = getattr(holder, "change_summary", None)
             if summary is not None and hasattr(summary, "of_kind"):
                 return summary, None
-        from .gitrepo import DEFAULT_TICKET_PATTERN, change_summary
+        from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN, change_summary
 
         changes = getattr(getattr(self.env, "gate", None), "changes", None)
         try:
@@ -468,7 +474,7 @@ class ReleaseContext:
 
     def strategy_manual_restriction(self) -> str | None:
         """The line of restrictions.md that forces a manual release here (see strategy.py)."""
-        from .strategy import manual_required_by
+        from pytest_release.core.strategy import manual_required_by
 
         relative = getattr(getattr(self.env, "gate", None), "restrictions", None) or "_docs/00_problem/restrictions.md"
         try:
@@ -479,18 +485,18 @@ class ReleaseContext:
 
     def strategy_deploy_args(self) -> list[str]:
         """The deploy script's arguments for the chosen strategy's first deploy (phase 3)."""
-        from .strategy import first_deploy_args
+        from pytest_release.core.strategy import first_deploy_args
 
         return first_deploy_args(self.choices.strategy, [s.weight for s in self.env.canary.steps])
 
     def strategy_deploy_reaches_users(self, args: Sequence[str]) -> bool:
-        from .strategy import deploy_reaches_users
+        from pytest_release.core.strategy import deploy_reaches_users
 
         return deploy_reaches_users(self.choices.strategy, args)
 
     def strategy_switch(self) -> None:
         """Blue-green: switch users to the idle side, which passed its smoke test."""
-        from .bluegreen import switch
+        from pytest_release.phases.bluegreen import switch
 
         __tracebackhide__ = True
         if self.choices.strategy == "blue-green":
@@ -498,14 +504,14 @@ class ReleaseContext:
 
     def canary_step(self, step: Any) -> None:
         """One canary step in phase 5 (its traffic, then its analysis); nothing for other strategies."""
-        from .canary import run_step
+        from pytest_release.phases.canary import run_step
 
         __tracebackhide__ = True
         if self.choices.strategy == "canary":
             run_step(self, step)
 
     def measure_baseline(self) -> None:
-        from .watch import measure_baseline
+        from pytest_release.metrics.window import measure_baseline
 
         w = self.env.watch
         self.say(f"measuring the baseline of the serving version for {w.baseline:g}s")
@@ -554,8 +560,8 @@ class ReleaseContext:
     def smoke_result(self, name: str) -> Any:
         """One configured smoke case's result. Every case starts (concurrently) on the first call;
         pytest-timeout interrupts the wait when the phase budget runs out."""
-        from .smoke import SmokeRunner
-        from .smoke_plan import target
+        from pytest_release.adapters.smoke import SmokeRunner
+        from pytest_release.core.smoke_plan import target
 
         smoke = self.env.smoke
         runner = getattr(self, "_smoke_runner", None)
@@ -607,14 +613,14 @@ class ReleaseContext:
     def smoke_base_url(self) -> str:
         """Where smoke tests go now: the idle side before a blue-green switch, a canary's own
         address, else the environment's. For the project's own release_phase('smoke') tests."""
-        from .smoke_plan import target
+        from pytest_release.core.smoke_plan import target
 
         return target(self.env.smoke, self.choices.strategy)[0]
 
     def smoke_apply_budget(self, item: pytest.Item) -> None:
         """Give a smoke item's pytest-timeout (signal method) what is left of the phase budget,
         or its own timeout marker's value if that is shorter. The budget starts with the first."""
-        from .smoke import SmokeBudget
+        from pytest_release.adapters.smoke import SmokeBudget
 
         budget = getattr(self, "_smoke_budget", None)
         if budget is None:
@@ -635,7 +641,7 @@ class ReleaseContext:
 
     def smoke_leftover(self, topic: str, text: str) -> Path:
         """A leftover entry (once per topic per release) under _docs/_process_leftovers/."""
-        from .leftovers import write_leftover
+        from pytest_release.adapters.leftovers import write_leftover
 
         written = self.__dict__.setdefault("_smoke_leftovers", {})
         if topic not in written:
@@ -646,7 +652,7 @@ class ReleaseContext:
     def smoke_note_missing(self) -> None:
         """No smoke case at all for this environment: the leftover entry is written as the session
         starts, since the gate (phase 1) then stops the release before phase 2 could."""
-        from .smoke_plan import leftover_missing
+        from pytest_release.core.smoke_plan import leftover_missing
 
         if self.smoke_case_names() or self.commit_standalone():
             return
@@ -657,7 +663,11 @@ class ReleaseContext:
     def smoke_check_plan(self) -> None:
         """Phase 2, before anything is deployed: smoke cases exist, production writes are safe, the
         catalogue covers every endpoint's read and write (a warning or, with coverage: fail, a stop)."""
-        from .smoke_plan import leftover_missing, leftover_unsafe, review
+        from pytest_release.core.smoke_plan import (
+            leftover_missing,
+            leftover_unsafe,
+            review,
+        )
 
         __tracebackhide__ = True
         env, smoke = self.env, self.env.smoke
@@ -703,9 +713,9 @@ class ReleaseContext:
     def watch(self) -> Any:
         """Phase 5: poll the metrics against the baseline for the window, recording every poll;
         a hard breach ends it at once, a soft one asks (see `_answer_soft_breach`)."""
-        from .rollback import health_check_for
-        from .watch import WatchOutcome, WatchWindow
-        from .watch_report import WatchRecorder, duration_words
+        from pytest_release.metrics.window import WatchOutcome, WatchWindow
+        from pytest_release.phases.rollback import health_check_for
+        from pytest_release.report.watch import WatchRecorder, duration_words
 
         w = self.env.watch
         section = self.section(Phase.WATCH)
@@ -746,9 +756,9 @@ class ReleaseContext:
         """The runbook's escalation: continue, roll back, or extend by N minutes. Answered by
         --release-on-soft-breach, else watch.on_soft_breach, else a person at a terminal; with
         none of them the release rolls back, and the report says why."""
-        from .config import parse_duration, parse_soft_breach_answer
-        from .watch import SoftAnswer
-        from .watch_report import duration_words
+        from pytest_release.config import parse_duration, parse_soft_breach_answer
+        from pytest_release.metrics.window import SoftAnswer
+        from pytest_release.report.watch import duration_words
 
         w = self.env.watch
         section.text(f"**Soft breach at {analysis.format_elapsed(decision.elapsed or 0.0)}: escalated** (the findings are under Decisions).")
@@ -790,7 +800,7 @@ class ReleaseContext:
         return SoftAnswer(action, seconds, f"answered {action} by {by}")
 
     def roll_back(self) -> tuple[bool, str]:
-        from .rollback import roll_back
+        from pytest_release.phases.rollback import roll_back
 
         chain = self.state.triggers or [f"session interrupted: {self.state.interrupted}"]
         return roll_back(self, chain[0])

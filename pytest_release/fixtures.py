@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .context import ReleaseContext
+from pytest_release.context import ReleaseContext
 
 CONTEXT_KEY = pytest.StashKey[ReleaseContext]()
 

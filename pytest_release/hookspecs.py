@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .clock import Clock
-    from .context import ReleaseContext
-    from .release import Phase, Verdict
+    from pytest_release.clock import Clock
+    from pytest_release.context import ReleaseContext
+    from pytest_release.core.release import Phase, Verdict
 
 #: The events of `pytest_release_notify`, in the order a release can reach them.
 NOTIFY_EVENTS = ("started", "rolling-back", "rolled-back", "released", "aborted", "rollback-failed")

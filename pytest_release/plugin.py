@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .invocation import Invocation
+    from pytest_release.options import Invocation
 
 HELP_ENV = "Run a release to this environment (one of release.yaml's environments). Turns release mode on."
 HELP_VERSION = "The version (image tag) to release."
@@ -49,7 +49,7 @@ RELEASE_MARKER = (
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from . import hookspecs
+    from pytest_release import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
 
@@ -95,10 +95,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("-n/--dist (pytest-xdist) cannot run a release: its phases run in order in one process")
     if not config.pluginmanager.hasplugin("dependency"):
         raise pytest.UsageError("release mode needs pytest-dependency (is it disabled with -p no:dependency?)")
-    from .config import ConfigError, load_config
+    from pytest_release.config import ConfigError, load_config
 
     invocation = _invocation(config)
-    from .gate_checks import options_from
+    from pytest_release.phases.gate import options_from
 
     try:
         options_from(config)
@@ -121,7 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     manual_result = config.getoption("release_manual_result")
     if manual_result is not None:
-        from .manual import parse_answer
+        from pytest_release.phases.manual import parse_answer
 
         strategy = invocation.strategy or environment.default_strategy
         if parse_answer(manual_result) is None:
@@ -130,8 +130,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--release-manual-result answers the manual strategy, but this release uses {strategy}")
     # pytest-timeout's thread method ends the process with os._exit: no report, no rollback.
     config.option.timeout_method = "signal"
-    from . import fixtures
-    from .session import ReleaseSession
+    from pytest_release import fixtures
+    from pytest_release.session import ReleaseSession
 
     config.pluginmanager.register(ReleaseSession(config, invocation, release_config), ReleaseSession.NAME)
     config.pluginmanager.register(fixtures, "release-fixtures")
@@ -144,7 +144,7 @@ def pytest_cmdline_main(config: pytest.Config) -> "int | None":
         return None
     from _pytest.main import wrap_session
 
-    from .backtest import backtest_main
+    from pytest_release.backtest import backtest_main
 
     return wrap_session(config, backtest_main)
 
@@ -163,13 +163,13 @@ def release_config_path(config: pytest.Config) -> str:
 
 
 def _invocation(config: pytest.Config) -> "Invocation":
-    from .invocation import Invocation, InvocationError
+    from pytest_release.options import Invocation, InvocationError
 
     config_path = release_config_path(config)
     confirm = config.getoption("release_confirm")
     version = config.getoption("release_version")
     if config.getoption("release_rollback_only", False):
-        from .standalone import check_options
+        from pytest_release.phases.standalone import check_options
 
         version = check_options(config)
     try:

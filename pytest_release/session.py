@@ -15,13 +15,12 @@ from typing import Any, Generator
 import pytest
 
 import release_suite
-
-from .clock import RealClock
-from .config import Config
-from .context import ReleaseContext
-from .fixtures import CONTEXT_KEY
-from .invocation import Invocation
-from .release import Outcome, Phase, Verdict
+from pytest_release.clock import RealClock
+from pytest_release.config import Config
+from pytest_release.context import ReleaseContext
+from pytest_release.core.release import Outcome, Phase, Verdict
+from pytest_release.fixtures import CONTEXT_KEY
+from pytest_release.options import Invocation
 
 PHASE_KEY = pytest.StashKey[Phase]()
 SUITE_DIR = Path(release_suite.__file__).resolve().parent
@@ -96,7 +95,7 @@ class ReleaseSession:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.ctx is None or not self.phases_collected:
             return
-        from .lock import LockBusy, acquire
+        from pytest_release.adapters.lock import LockBusy, acquire
 
         busy: LockBusy | None = None
         try:  # one release per environment at a time: the lock comes before the report
@@ -312,7 +311,7 @@ class ReleaseSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.ctx is not None:
-            from .ci import lift_case_properties
+            from pytest_release.report.ci import lift_case_properties
 
             lift_case_properties(self.config, report, self.ctx.redactor.redact)  # xunit2: suite properties only
 
@@ -364,7 +363,7 @@ class ReleaseSession:
         self.config.hook.pytest_release_verdict(release=ctx, verdict=verdict, reasons=reasons)
         self.config.hook.pytest_release_notify(release=ctx, event=_EVENTS[verdict], detail=ctx.redactor.redact(state.headline()))
         self._junit_properties(ctx, verdict)
-        from . import ci
+        from pytest_release.report import ci
 
         ci.publish(ctx, verdict, session)  # JUnit cases per watch poll, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT
         ctx.close()
@@ -466,7 +465,7 @@ _EVENTS = {
 
 
 def _standalone_suite() -> dict[Path, Phase]:
-    from .standalone import SUITE_FILE
+    from pytest_release.phases.standalone import SUITE_FILE
 
     return {SUITE_FILE: Phase.COMMIT}
 
@@ -474,7 +473,7 @@ def _standalone_suite() -> dict[Path, Phase]:
 def _context_class(standalone: bool) -> type[ReleaseContext]:
     if not standalone:
         return ReleaseContext
-    from .standalone import StandaloneRollbackContext
+    from pytest_release.phases.standalone import StandaloneRollbackContext
 
     return StandaloneRollbackContext
 

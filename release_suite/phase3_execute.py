@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_release.envfile import check_env_file
-from pytest_release.manual import run_manual_steps
+from pytest_release.adapters.envfile import check_env_file
 from pytest_release.metrics import MetricsUnavailable
+from pytest_release.phases.manual import run_manual_steps
 
 DEPLOY_HUNG = "Deploy hung — manual investigation required"
 

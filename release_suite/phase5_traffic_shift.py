@@ -13,9 +13,8 @@ in phase 2), and do nothing for a strategy that was not chosen."""
 
 import pytest
 
-from pytest_release.prompt import Asker
-from pytest_release.strategy import planned_strategies
-
+from pytest_release.adapters.prompt import Asker
+from pytest_release.core.strategy import planned_strategies
 
 
 def pytest_generate_tests(metafunc):
@@ -24,7 +23,7 @@ def pytest_generate_tests(metafunc):
     interactive = Asker(metafunc.config, print).interactive()
     planned = planned_strategies(session.invocation.strategy, env.strategies, env.default_strategy, interactive)
     if "canary_step" in metafunc.fixturenames:
-        from pytest_release.canary import plan
+        from pytest_release.phases.canary import plan
 
         steps = plan(env.canary) if "canary" in planned else []
         metafunc.parametrize("canary_step", steps, ids=[s.id for s in steps])

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_release.acceptance import (
+from pytest_release.adapters.acceptance import (
     AcceptanceError,
     Criterion,
     CriterionFinding,
     evaluate_criteria,
     read_criteria,
 )
-from pytest_release.junit import TestReport, TestResult, read_junit
+from pytest_release.adapters.junit import TestReport, TestResult, read_junit
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "acceptance-criteria.md"
 

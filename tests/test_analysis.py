@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pytest_release.analysis import (
+from pytest_release.core.judge import (
     Classification,
     MetricRule,
     Poll,

@@ -9,7 +9,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_release.analysis import (
+from pytest_release.core.judge import (
     Classification,
     MetricRule,
     Poll,

@@ -13,9 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_release.analysis import MetricRule, Poll, WatchPolicy, judge
-from pytest_release.backtest import BacktestError, BacktestRange, judge_timeline, parse_range, run_backtest, timeline_json
+from pytest_release.backtest import (
+    BacktestError,
+    BacktestRange,
+    judge_timeline,
+    parse_range,
+    run_backtest,
+    timeline_json,
+)
 from pytest_release.config import DEFAULT_RULES
+from pytest_release.core.judge import MetricRule, Poll, WatchPolicy, judge
 from pytest_release.metrics.prometheus import PrometheusProvider
 from pytest_release.metrics.promql import MetricNames, default_queries
 from tests.support.prometheus_server import free_port

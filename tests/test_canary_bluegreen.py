@@ -11,9 +11,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pytest_release.analysis import MetricRule, WatchPolicy
-from pytest_release.canary import plan, step_policy
 from pytest_release.config import CanarySettings, ConfigError, load_config
+from pytest_release.core.judge import MetricRule, WatchPolicy
+from pytest_release.phases.canary import plan, step_policy
 
 
 # --- config and the pure parts ------------------------------------------------------------------

@@ -8,7 +8,16 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pytest_release.charts import HEIGHT, LEFT, TOP, ChartLines, ChartPoint, describe, metric_chart, threshold_lines
+from pytest_release.report.charts import (
+    HEIGHT,
+    LEFT,
+    TOP,
+    ChartLines,
+    ChartPoint,
+    describe,
+    metric_chart,
+    threshold_lines,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 

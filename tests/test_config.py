@@ -4,8 +4,13 @@ import textwrap
 
 import pytest
 
-from pytest_release.config import ConfigError, load_config, parse_duration, parse_soft_breach_answer
-from pytest_release.invocation import Invocation, InvocationError, check_env, check_version
+from pytest_release.config import (
+    ConfigError,
+    load_config,
+    parse_duration,
+    parse_soft_breach_answer,
+)
+from pytest_release.options import Invocation, InvocationError, check_env, check_version
 
 MINIMAL = """
 environments:

@@ -15,8 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from pytest_release.deploy import OutputLog, ScriptResult, interrupted_result, run_script
-from pytest_release.redact import Redactor
+from pytest_release.adapters.deploy import (
+    OutputLog,
+    ScriptResult,
+    interrupted_result,
+    run_script,
+)
+from pytest_release.core.redact import Redactor
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
@@ -416,7 +421,7 @@ def test_without_pidfd_the_exit_is_noticed_by_polling(
 
 
 def test_the_proc_snapshot_lists_the_group_as_a_forest(tmp_path: Path, groups: list[int]) -> None:
-    from pytest_release.deploy import _proc_forest
+    from pytest_release.adapters.deploy import _proc_forest
 
     path = script(tmp_path, 'sleep 1000 &\necho "pid $$ child $!"\nwait\n')
     proc = subprocess.Popen([path], stdout=subprocess.PIPE, text=True, start_new_session=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_release.envfile import (
+from pytest_release.adapters.envfile import (
     FILE_KEY,
     EnvFileError,
     EnvFileProblem,

@@ -110,9 +110,9 @@ def test_a_person_extends_the_window_by_the_minutes_they_type(replay):
 # A scripted metrics source stands in for the backend here: these tests are about when the loop
 # asks and where its polls land, given values; the replays above run the same loop on Prometheus.
 
-from pytest_release.analysis import MetricRule, WatchPolicy  # noqa: E402
 from pytest_release.clock import SimulatedClock  # noqa: E402
-from pytest_release.watch import SoftAnswer, WatchWindow  # noqa: E402
+from pytest_release.core.judge import MetricRule, WatchPolicy  # noqa: E402
+from pytest_release.metrics.window import SoftAnswer, WatchWindow  # noqa: E402
 
 
 class Scripted:

@@ -9,14 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from pytest_release import gate
-from pytest_release.acceptance import Criterion, evaluate_criteria
+from pytest_release.adapters.acceptance import Criterion, evaluate_criteria
+from pytest_release.adapters.git import ChangeSummary, Commit
+from pytest_release.adapters.junit import TestReport, TestResult
+from pytest_release.adapters.registry import ImageCheck
 from pytest_release.config import ConfigError, load_config
-from pytest_release.gate import Finding, GateOptions, TicketProblem
-from pytest_release.gitrepo import ChangeSummary, Commit
-from pytest_release.junit import TestReport, TestResult
-from pytest_release.registry import ImageCheck
-from pytest_release.restrictions import ApprovalPolicy, ChangeCalendar, WeeklySpan, check_approvals
+from pytest_release.core import gate
+from pytest_release.core.gate import Finding, GateOptions, TicketProblem
+from pytest_release.core.restrictions import (
+    ApprovalPolicy,
+    ChangeCalendar,
+    WeeklySpan,
+    check_approvals,
+)
 
 UTC = dt.timezone.utc
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_release.gitrepo import (
+from pytest_release.adapters.git import (
     ChangeSummary,
     GitError,
     change_summary,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pytest_release.history import last_released, past_releases
+from pytest_release.adapters.history import last_released, past_releases
 
 
 def report(directory, name: str, version: str, env: str, verdict: str | None) -> None:

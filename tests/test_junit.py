@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_release.junit import JUnitError, TestResult, latest_report, latest_run, merge_reports, read_junit
+from pytest_release.adapters.junit import (
+    JUnitError,
+    TestResult,
+    latest_report,
+    latest_run,
+    merge_reports,
+    read_junit,
+)
 
 PYTEST_XML = """\
 <?xml version="1.0" encoding="utf-8"?>
@@ -351,7 +358,7 @@ MEMORY_PROBE = textwrap.dedent(
     """
     import resource, sys
     from pathlib import Path
-    from pytest_release.junit import read_junit
+    from pytest_release.adapters.junit import read_junit
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     report = read_junit(Path(sys.argv[1]))

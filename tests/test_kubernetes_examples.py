@@ -22,7 +22,10 @@ import yaml
 from pytest_release.clock import SimulatedClock
 from pytest_release.config import load_config
 from pytest_release.metrics.factory import make_provider
-from tests.support.prometheus_server import openmetrics_from_samples, scenario_openmetrics
+from tests.support.prometheus_server import (
+    openmetrics_from_samples,
+    scenario_openmetrics,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "kubernetes"
 SCRIPTS = EXAMPLE / "scripts"

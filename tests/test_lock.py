@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_release import lock as lockmod
-from pytest_release.lock import LockBusy, LockHolder, acquire, holder_is_gone
+from pytest_release.adapters import lock as lockmod
+from pytest_release.adapters.lock import LockBusy, LockHolder, acquire, holder_is_gone
 
 HOST = "test-host"
 
@@ -123,7 +123,7 @@ CONTENDER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from pytest_release.lock import LockBusy, acquire
+    from pytest_release.adapters.lock import LockBusy, acquire
 
     sys.stdin.readline()  # the start signal: every contender is running by now
     try:

@@ -16,8 +16,18 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from pytest_release.metrics import MetricsUnavailable
-from pytest_release.metrics.prometheus import MetricsQueryError, PrometheusProvider, instant_value
-from pytest_release.metrics.promql import STANDARD_METRICS, MetricNames, default_queries, render, window_literal
+from pytest_release.metrics.prometheus import (
+    MetricsQueryError,
+    PrometheusProvider,
+    instant_value,
+)
+from pytest_release.metrics.promql import (
+    STANDARD_METRICS,
+    MetricNames,
+    default_queries,
+    render,
+    window_literal,
+)
 from pytest_release.metrics.scrape import histogram_quantile
 from tests.support.prometheus_server import (
     DEFAULT_BUCKETS,

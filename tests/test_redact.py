@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_release.redact import MASK, SECRET_NAME_PATTERN, Redactor, looks_secret
+from pytest_release.core.redact import MASK, SECRET_NAME_PATTERN, Redactor, looks_secret
 
 
 @pytest.mark.parametrize(

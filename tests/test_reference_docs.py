@@ -19,7 +19,7 @@ import pytest
 
 from pytest_release import config as config_module
 from pytest_release import hookspecs
-from pytest_release.release import USAGE_ERROR_EXIT, Verdict
+from pytest_release.core.release import USAGE_ERROR_EXIT, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -160,7 +160,7 @@ def test_every_hook_and_its_arguments_are_documented():
 
 def test_every_notify_event_the_code_sends_is_a_documented_one():
     sent: set[str] = set()
-    for path in (ROOT / "pytest_release").glob("*.py"):
+    for path in (ROOT / "pytest_release").rglob("*.py"):
         sent.update(re.findall(r'event="([a-z-]+)"', path.read_text()))
     from pytest_release import session
 
@@ -181,7 +181,7 @@ def test_every_exit_status_is_documented():
 def test_every_deploy_script_argument_and_variable_is_documented():
     text = doc("deploy-script.md")
     arguments: set[str] = set()
-    for name in ("context.py", "rollback.py", "bluegreen.py", "canary.py", "strategy.py"):
+    for name in ("context.py", "phases/rollback.py", "phases/bluegreen.py", "phases/canary.py", "core/strategy.py"):
         source = (ROOT / "pytest_release" / name).read_text()
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"--[a-z][a-z-]*", node.value):
@@ -200,7 +200,7 @@ def test_every_deploy_script_argument_and_variable_is_documented():
 
 def test_every_report_heading_is_documented():
     text = doc("report-format.md")
-    templates = ROOT / "pytest_release" / "templates"
+    templates = ROOT / "pytest_release" / "report" / "templates"
     for template in templates.glob("*.md.j2"):
         for line in template.read_text().splitlines():
             if re.match(r"#{2,} [A-Z]", line) and "{{" not in line:

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from pytest_release.registry import (
+from pytest_release.adapters.registry import (
     MANIFEST_ACCEPT,
     InvalidReference,
     Registry,

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from pytest_release.release import Outcome, Phase, Release, Verdict
+from pytest_release.core.release import Outcome, Phase, Release, Verdict
 
 T = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 

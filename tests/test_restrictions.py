@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pytest_release.config import ConfigError, load_config
-from pytest_release.restrictions import (
+from pytest_release.core.restrictions import (
     ApprovalPolicy,
     ChangeCalendar,
     Freeze,

@@ -13,9 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pytest_release.config import ConfigError, SmokeEndpoint, SmokeSettings, SmokeTestAccount, load_config
-from pytest_release.smoke import SmokeBudget, SmokeRunner
-from pytest_release.smoke_plan import coverage_gaps, review, target, unsafe_writes
+from pytest_release.adapters.smoke import SmokeBudget, SmokeRunner
+from pytest_release.config import (
+    ConfigError,
+    SmokeEndpoint,
+    SmokeSettings,
+    SmokeTestAccount,
+    load_config,
+)
+from pytest_release.core.smoke_plan import coverage_gaps, review, target, unsafe_writes
 
 
 # --- a real server ------------------------------------------------------------------------------

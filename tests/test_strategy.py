@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from pytest_release.strategy import (
+from pytest_release.core.strategy import (
     Signals,
     choose,
     deploy_reaches_users,
@@ -217,7 +217,7 @@ def test_a_person_at_a_terminal_picks_b_and_the_report_says_so(demo_release):
 
 
 def test_a_deploy_script_without_the_strategy_s_flag_is_a_defect():
-    from pytest_release.strategy import script_defect
+    from pytest_release.core.strategy import script_defect
 
     assert script_defect("canary", "case $1 in --canary-weight) ...") is None
     assert script_defect("canary", "echo deploy") == "does not handle --canary-weight, so it cannot run a canary release"

@@ -10,9 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from pytest_release.adapters.leftovers import write_leftover
+from pytest_release.adapters.tracker import (
+    FileTracker,
+    JiraTracker,
+    TrackerError,
+    tracker_for,
+)
 from pytest_release.config import load_config
-from pytest_release.leftovers import write_leftover
-from pytest_release.tracker import FileTracker, JiraTracker, TrackerError, tracker_for
 from tests.support.demo import free_port
 from tests.support.jira_server import JIRA_EMAIL, JIRA_PAT, JIRA_TOKEN
 

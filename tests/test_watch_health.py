@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from pytest_release.watch import HealthCheck
+from pytest_release.metrics.window import HealthCheck
 
 
 def script(tmp_path, body: str):

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Mapping
 
 import pytest
 
-from . import MetricsProvider
+from pytest_release.metrics import MetricsProvider
 
 if TYPE_CHECKING:
-    from ..clock import Clock
-    from ..config import Environment
+    from pytest_release.clock import Clock
+    from pytest_release.config import Environment
 
 
 def make_provider(env: "Environment", *, config_path: Path, clock: "Clock", environ: Mapping[str, str] | None = None) -> MetricsProvider:
@@ -25,14 +25,14 @@ def make_provider(env: "Environment", *, config_path: Path, clock: "Clock", envi
     settings = env.metrics
     if not settings.url:
         raise pytest.UsageError(f"{config_path}: environments.{env.name}.metrics.url is required")
-    from .promql import MetricNames, default_queries
+    from pytest_release.metrics.promql import MetricNames, default_queries
 
     names = MetricNames(**settings.names)
     if settings.provider == "scrape":
-        from .scrape import ScrapeProvider
+        from pytest_release.metrics.scrape import ScrapeProvider
 
         return ScrapeProvider(settings.url, names, timeout=settings.timeout, clock=clock)
-    from .prometheus import PrometheusProvider
+    from pytest_release.metrics.prometheus import PrometheusProvider
 
     queries = default_queries(names)
     queries.update(settings.queries)

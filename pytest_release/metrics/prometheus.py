@@ -16,9 +16,9 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from . import MetricsUnavailable
-from .promql import render
-from .scrape import describe_request_error, redact_url
+from pytest_release.metrics import MetricsUnavailable
+from pytest_release.metrics.promql import render
+from pytest_release.metrics.scrape import describe_request_error, redact_url
 
 log = logging.getLogger(__name__)
 

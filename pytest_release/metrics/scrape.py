@@ -17,9 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from ..clock import Clock
-from . import MetricsUnavailable
-from .promql import STANDARD_METRICS, MetricNames
+from pytest_release.clock import Clock
+from pytest_release.metrics import MetricsUnavailable
+from pytest_release.metrics.promql import STANDARD_METRICS, MetricNames
 
 log = logging.getLogger(__name__)
 

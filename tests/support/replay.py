@@ -25,7 +25,11 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from tests.support.prometheus_server import PrometheusFactory, PrometheusServer, scenario_openmetrics
+from tests.support.prometheus_server import (
+    PrometheusFactory,
+    PrometheusServer,
+    scenario_openmetrics,
+)
 from tests.support.release_runs import ReleaseReports
 
 DATA_START = dt.datetime(2026, 1, 1, 0, 45, tzinfo=dt.timezone.utc)

@@ -11,8 +11,8 @@ import threading
 
 import requests
 
-from .clock import Clock, RealClock
-from .config import TrafficSettings
+from pytest_release.clock import Clock, RealClock
+from pytest_release.config import TrafficSettings
 
 
 class TrafficGenerator:

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .release import Phase
+from pytest_release.core.release import Phase
 
 if TYPE_CHECKING:
-    from .context import ReleaseContext
+    from pytest_release.context import ReleaseContext
 
 
 def switch(ctx: "ReleaseContext") -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .junit import TestReport, TestResult
+from pytest_release.adapters.junit import TestReport, TestResult
 
 __all__ = [
     "AcceptanceError",

@@ -12,9 +12,19 @@ import re
 from pathlib import Path
 from typing import Callable, Mapping
 
-from .analysis import Classification, MetricReading, Poll, Status, WatchDecision, WatchPolicy, evidence, format_elapsed, summarize
-from .charts import ChartPoint, metric_chart, threshold_lines
-from .report import Block, Section, write_atomically
+from pytest_release.core.judge import (
+    Classification,
+    MetricReading,
+    Poll,
+    Status,
+    WatchDecision,
+    WatchPolicy,
+    evidence,
+    format_elapsed,
+    summarize,
+)
+from pytest_release.report.charts import ChartPoint, metric_chart, threshold_lines
+from pytest_release.report.document import Block, Section, write_atomically
 
 
 def _num(x: float | None) -> str:

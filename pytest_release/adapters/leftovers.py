@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from .report import claim_new_file
+from pytest_release.report.document import claim_new_file
 
 LEFTOVERS_DIR = Path("_docs") / "_process_leftovers"
 

@@ -15,13 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence, Union
 
-from .analysis import Classification, Poll, Status, WatchDecision, WatchPolicy, evidence, format_elapsed, judge, judge_end
-from .clock import Clock
-from .metrics import MetricsProvider, MetricsUnavailable
-from .traffic import TrafficGenerator
+from pytest_release.adapters.traffic import TrafficGenerator
+from pytest_release.clock import Clock
+from pytest_release.core.judge import (
+    Classification,
+    Poll,
+    Status,
+    WatchDecision,
+    WatchPolicy,
+    evidence,
+    format_elapsed,
+    judge,
+    judge_end,
+)
+from pytest_release.metrics import MetricsProvider, MetricsUnavailable
 
 if TYPE_CHECKING:
-    from .config import WatchSettings
+    from pytest_release.config import WatchSettings
 
 _EPSILON = 1e-9
 
@@ -89,7 +99,7 @@ class HealthCheck:
 
 def watch_policy(settings: "WatchSettings") -> WatchPolicy:
     """The judge's policy from an environment's `watch:` settings."""
-    from .analysis import MetricRule
+    from pytest_release.core.judge import MetricRule
 
     rules = tuple(
         MetricRule(name=r.name, direction=r.direction, soft=r.soft, hard=r.hard, floor=r.floor) for r in settings.rules

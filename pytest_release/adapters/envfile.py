@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_release.redact import looks_secret
+from pytest_release.core.redact import looks_secret
 
 __all__ = [
     "EnvFileError",

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .release import Phase, Verdict
+from pytest_release.core.release import Phase, Verdict
 
 if TYPE_CHECKING:
-    from .config import TagSettings
-    from .context import ReleaseContext
+    from pytest_release.config import TagSettings
+    from pytest_release.context import ReleaseContext
 
 DEFAULT_RELEASED_STATUS = "Released"
 DEFAULT_READY_STATUS = "Ready for Release"
@@ -156,7 +156,7 @@ class Bookkeeping:
 
 def summary_rows(ctx: "ReleaseContext", phases: Sequence[Phase] = tuple(Phase)) -> list[dict[str, str]]:
     """The verdict's summary table: one row per phase (also the tag message's body)."""
-    from .report import timestamp
+    from pytest_release.report.document import timestamp
 
     rows = []
     for phase in phases:
@@ -176,7 +176,7 @@ def summary_rows(ctx: "ReleaseContext", phases: Sequence[Phase] = tuple(Phase)) 
 
 def tag_message(ctx: "ReleaseContext", verdict: Verdict) -> str:
     """The annotated tag's message: the verdict summary, readable with `git show TAG`."""
-    from .report import timestamp
+    from pytest_release.report.document import timestamp
 
     rows = summary_rows(ctx)
     width = max(len(r["phase"]) for r in rows)
@@ -281,7 +281,7 @@ def tickets_in_scope(ctx: "ReleaseContext") -> tuple[list[str], str]:
         if isinstance(tickets, (list, tuple)):
             return [str(t) for t in tickets], "the change summary of the pre-release gate"
     try:
-        from .gitrepo import DEFAULT_TICKET_PATTERN, change_summary
+        from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN, change_summary
 
         changes = getattr(getattr(ctx.config, "gate", None), "changes", None)
         glob = getattr(changes, "tag_pattern", None) or tag_glob(tag_settings(ctx).pattern, ctx.env.name)
@@ -300,7 +300,7 @@ def tag_glob(pattern: str, env: str) -> str:
 
 def _tracker(ctx: "ReleaseContext") -> Any:
     """The configured tracker, or None; raises what tracker_for raises (a TrackerError)."""
-    from .tracker import tracker_for
+    from pytest_release.adapters.tracker import tracker_for
 
     return tracker_for(ctx)
 
@@ -321,7 +321,7 @@ def file_tracker_guard(tracker_file: Path, root: Path, toplevel: Path | None) ->
 
 
 def _git_toplevel(root: Path) -> Path | None:
-    from .gitrepo import GitError, _git
+    from pytest_release.adapters.git import GitError, _git
 
     try:
         return Path(_git(root, "rev-parse", "--show-toplevel").strip())
@@ -392,7 +392,7 @@ def _tracker_leftover_text(ctx: "ReleaseContext", target: str, failures: Sequenc
 
 
 def _tag(ctx: "ReleaseContext", book: Bookkeeping, verdict: Verdict) -> None:
-    from .gitrepo import GitError, _git, create_tag
+    from pytest_release.adapters.git import GitError, _git, create_tag
 
     settings = tag_settings(ctx)
     root = ctx.config.root
@@ -441,7 +441,7 @@ def _tag(ctx: "ReleaseContext", book: Bookkeeping, verdict: Verdict) -> None:
 
 
 def _existing_tag_commit(root: Path, name: str) -> str | None:
-    from .gitrepo import GitError, _git
+    from pytest_release.adapters.git import GitError, _git
 
     try:
         return _git(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{name}^{{commit}}").strip() or None
@@ -474,7 +474,7 @@ def _tag_leftover_text(ctx: "ReleaseContext", name: str, created: bool, settings
 def _retrospective(ctx: "ReleaseContext", book: Bookkeeping, kind: str) -> None:
     book.retrospectives_demanded.append(kind)
     try:
-        from .retrospective import write_retrospective
+        from pytest_release.phases.retrospective import write_retrospective
 
         path = write_retrospective(ctx, kind, ctx.state.reason_chain())
     except Exception as exc:
@@ -494,7 +494,7 @@ def _retrospective(ctx: "ReleaseContext", book: Bookkeeping, kind: str) -> None:
 
 def _leftover(ctx: "ReleaseContext", book: Bookkeeping, topic: str, text: str) -> None:
     try:
-        from .leftovers import write_leftover
+        from pytest_release.adapters.leftovers import write_leftover
 
         path = write_leftover(
             ctx.config.root, f"{topic} {ctx.invocation.version} {ctx.env.name}", text,
@@ -509,7 +509,7 @@ def _leftover(ctx: "ReleaseContext", book: Bookkeeping, topic: str, text: str) -
 
 
 def tag_settings(ctx: "ReleaseContext") -> "TagSettings":
-    from .config import TagSettings
+    from pytest_release.config import TagSettings
 
     settings = getattr(ctx.config, "tag", None)
     return settings if isinstance(settings, TagSettings) else TagSettings()

@@ -11,10 +11,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .report import claim_new_file, file_stamp, timestamp, write_atomically
+from pytest_release.report.document import (
+    claim_new_file,
+    file_stamp,
+    timestamp,
+    write_atomically,
+)
 
 if TYPE_CHECKING:
-    from .context import ReleaseContext
+    from pytest_release.context import ReleaseContext
 
 KINDS = {"cycle": "Cycle-end retrospective", "incident": "Incident retrospective"}
 

@@ -18,10 +18,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 import jinja2
 
-from .release import Phase
+from pytest_release.core.release import Phase
 
 _TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("pytest_release", "templates"),
+    loader=jinja2.PackageLoader("pytest_release.report", "templates"),
     autoescape=False,
     keep_trailing_newline=True,
     trim_blocks=True,

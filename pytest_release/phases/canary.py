@@ -21,14 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .analysis import Poll, WatchDecision, WatchPolicy, format_elapsed, summarize
-from .metrics import MetricsProvider
-from .release import Phase
-from .report import Block
+from pytest_release.core.judge import (
+    Poll,
+    WatchDecision,
+    WatchPolicy,
+    format_elapsed,
+    summarize,
+)
+from pytest_release.core.release import Phase
+from pytest_release.metrics import MetricsProvider
+from pytest_release.report.document import Block
 
 if TYPE_CHECKING:
-    from .config import CanarySettings
-    from .context import ReleaseContext
+    from pytest_release.config import CanarySettings
+    from pytest_release.context import ReleaseContext
 
 QUALITY_RULES = ("error_rate", "p99_latency")
 
@@ -85,8 +91,8 @@ def step_provider(ctx: "ReleaseContext") -> tuple[MetricsProvider, bool]:
     selector = step_selector(ctx.env.canary, ctx.invocation.version)
     if not selector:
         return ctx.metrics(), False
-    from .metrics.factory import make_provider
-    from .metrics.promql import render_selector
+    from pytest_release.metrics.factory import make_provider
+    from pytest_release.metrics.promql import render_selector
 
     settings = ctx.env.metrics
     combined = ", ".join(part for part in (settings.names.get("selector", "").strip(), selector) if part)
@@ -163,9 +169,9 @@ def run_step(ctx: "ReleaseContext", step: CanaryStepPlan) -> None:
 
 def analyse(ctx: "ReleaseContext", step: CanaryStepPlan, section: Any) -> Any:
     """The short judgement after a step: the watch window's loop and judge, for step.analysis."""
-    from .rollback import health_check_for
-    from .watch import SoftAnswer, WatchWindow
-    from .watch_report import metric_cell
+    from pytest_release.metrics.window import SoftAnswer, WatchWindow
+    from pytest_release.phases.rollback import health_check_for
+    from pytest_release.report.watch import metric_cell
 
     assert step.analysis is not None
     settings = ctx.env.canary

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 if TYPE_CHECKING:
-    from .config import Config, TrackerSettings
+    from pytest_release.config import Config, TrackerSettings
 
 __all__ = ["FileTracker", "JiraTracker", "Tracker", "TrackerError", "tracker_for", "DEFAULT_TRACKER_FILE"]
 
@@ -119,7 +119,7 @@ class FileTracker:
             entry = data[key]
             data[key] = {**entry, "status": status} if isinstance(entry, dict) else status
             new = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-        from .report import write_atomically
+        from pytest_release.report.document import write_atomically
 
         write_atomically(self.path, new)
 

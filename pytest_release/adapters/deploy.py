@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
-from pytest_release.redact import Redactor
+from pytest_release.core.redact import Redactor
 
 __all__ = [
     "Outcome",

@@ -18,10 +18,10 @@ The runbook's rules, in order:
 from __future__ import annotations
 
 import re
-
-from .markdown import prose_lines
 from dataclasses import dataclass
 from typing import Sequence
+
+from pytest_release.core.prose import prose_lines
 
 #: The menu's letters are fixed per strategy, whatever the environment offers.
 LETTERS = {"all-at-once": "A", "blue-green": "B", "canary": "C", "manual": "D"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .config import SmokeEndpoint, SmokeSettings
+from pytest_release.config import SmokeEndpoint, SmokeSettings
 
 READS = ("GET", "HEAD")
 

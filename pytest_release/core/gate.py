@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
-    from .acceptance import CriterionFinding
-    from .gitrepo import ChangeSummary
-    from .registry import ImageCheck
-    from .restrictions import ApprovalDecision, CalendarDecision
+    from pytest_release.adapters.acceptance import CriterionFinding
+    from pytest_release.adapters.git import ChangeSummary
+    from pytest_release.adapters.registry import ImageCheck
+    from pytest_release.core.restrictions import ApprovalDecision, CalendarDecision
 
 KIND_TITLES = {"breaking": "breaking change", "security": "security fix", "feature": "feature", "fix": "fix", "other": "other change"}
 _NAME = re.compile(r"[\w][\w.@+' -]{0,98}[\w]|[\w]")

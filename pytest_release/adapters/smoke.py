@@ -15,7 +15,7 @@ from typing import Sequence
 import requests
 from requests.adapters import HTTPAdapter
 
-from .config import SmokeEndpoint
+from pytest_release.config import SmokeEndpoint
 
 
 @dataclass(frozen=True)

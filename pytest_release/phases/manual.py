@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .markdown import prose_lines
-from .release import Phase
-from .report import timestamp
+from pytest_release.core.prose import prose_lines
+from pytest_release.core.release import Phase
+from pytest_release.report.document import timestamp
 
 if TYPE_CHECKING:
-    from .context import ReleaseContext
+    from pytest_release.context import ReleaseContext
 
 OPTION = "--release-manual-result"
 ANSWERS = ("done", "failed")

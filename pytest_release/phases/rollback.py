@@ -9,12 +9,11 @@ from __future__ import annotations
 import signal
 import threading
 
-from .context import ReleaseContext
-from .report import MarkdownReport, timestamp
-from .smoke import SmokeRunner
-from .analysis import WatchDecision
-from .watch import HealthCheck, WatchWindow
-
+from pytest_release.adapters.smoke import SmokeRunner
+from pytest_release.context import ReleaseContext
+from pytest_release.core.judge import WatchDecision
+from pytest_release.metrics.window import HealthCheck, WatchWindow
+from pytest_release.report.document import MarkdownReport, timestamp
 
 UNKNOWN_STATE = (
     "The system is in an unknown state and needs a person: nothing further was deployed "

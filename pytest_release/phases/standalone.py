@@ -19,10 +19,14 @@ from pathlib import Path
 import pytest
 
 import release_suite
-
-from .context import Paths, ReleaseContext
-from .release import Phase, Verdict
-from .report import MarkdownReport, claim_new_file, file_stamp, timestamp
+from pytest_release.context import Paths, ReleaseContext
+from pytest_release.core.release import Phase, Verdict
+from pytest_release.report.document import (
+    MarkdownReport,
+    claim_new_file,
+    file_stamp,
+    timestamp,
+)
 
 SUITE_FILE = Path(release_suite.__file__).resolve().parent / "standalone_rollback.py"
 UNKNOWN_VERSION = "unknown"
@@ -79,7 +83,7 @@ class StandaloneRollbackContext(ReleaseContext):
 
         import requests
 
-        from .invocation import InvocationError, check_version
+        from pytest_release.options import InvocationError, check_version
 
         url = self.env.current_version_url
         self.serving_source = "unknown (no current_version.url configured)"
@@ -142,7 +146,7 @@ class StandaloneRollbackContext(ReleaseContext):
             pytest.fail(f"rollback failed: {detail} — the system is in an unknown state and needs a person")
 
     def _precondition_problem(self) -> str | None:
-        from .metrics import MetricsUnavailable
+        from pytest_release.metrics import MetricsUnavailable
 
         script = self.config.deploy_script
         if not script.is_file() or not os.access(script, os.X_OK):

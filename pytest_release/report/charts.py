@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Sequence
 from xml.sax.saxutils import escape
 
-from .analysis import format_elapsed as format_t
+from pytest_release.core.judge import format_elapsed as format_t
 
 WIDTH, HEIGHT = 640, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 34, 40

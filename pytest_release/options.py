@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import STRATEGIES, parse_soft_breach_answer
+from pytest_release.config import STRATEGIES, parse_soft_breach_answer
 
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 ENV_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")

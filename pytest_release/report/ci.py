@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from .release import Outcome, Phase, Verdict
+from pytest_release.core.release import Outcome, Phase, Verdict
 
 if TYPE_CHECKING:
-    from .context import ReleaseContext
-    from .report import Section
+    from pytest_release.context import ReleaseContext
+    from pytest_release.report.document import Section
 
 
 def publish(ctx: "ReleaseContext", verdict: Verdict, session: Any, environ: Mapping[str, str] | None = None) -> None:
@@ -165,7 +165,7 @@ def add_to_junit(ctx: "ReleaseContext", verdict: Verdict, session: Any) -> None:
     xml = ctx.pytest_config.stash.get(xml_key, None)
     if xml is None:
         return
-    from .session import PHASE_KEY
+    from pytest_release.session import PHASE_KEY
 
     modules: dict[Phase, str] = {}
     for item in getattr(session, "items", ()):

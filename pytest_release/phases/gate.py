@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pytest
 
-from . import gate
-from .gate import Finding, GateOptions, TicketProblem
-from .release import Phase
+from pytest_release.core import gate
+from pytest_release.core.gate import Finding, GateOptions, TicketProblem
+from pytest_release.core.release import Phase
 
 if TYPE_CHECKING:
-    from .context import ReleaseContext
-    from .gitrepo import ChangeSummary
-    from .restrictions import ApprovalDecision
+    from pytest_release.adapters.git import ChangeSummary
+    from pytest_release.context import ReleaseContext
+    from pytest_release.core.restrictions import ApprovalDecision
 
 _LIST_LIMIT = 20  # commits shown per component and kind before "... and N more"
 
@@ -121,8 +121,17 @@ class GateRun:
 
     # --- 1 and 2: acceptance criteria and the latest test report --------------------------------
     def check_acceptance(self) -> None:
-        from .acceptance import AcceptanceError, evaluate_criteria, read_criteria
-        from .junit import JUnitError, latest_run, merge_reports, read_junit
+        from pytest_release.adapters.acceptance import (
+            AcceptanceError,
+            evaluate_criteria,
+            read_criteria,
+        )
+        from pytest_release.adapters.junit import (
+            JUnitError,
+            latest_run,
+            merge_reports,
+            read_junit,
+        )
 
         settings = self.settings
         doc = self.path(settings.acceptance_criteria)
@@ -179,7 +188,7 @@ class GateRun:
         self._conclude("acceptance", "Acceptance criteria", text, findings, details=table)
 
     def check_performance(self) -> None:
-        from .restrictions import perf_required_by
+        from pytest_release.core.restrictions import perf_required_by
 
         settings = self.settings
         mode = settings.performance_evidence
@@ -209,7 +218,7 @@ class GateRun:
         self._conclude("performance", "Performance evidence", text + ".", findings)
 
     def _latest_perf_report(self) -> tuple[str, dt.datetime] | None:
-        from .gitrepo import file_commit_time
+        from pytest_release.adapters.git import file_commit_time
 
         newest: tuple[dt.datetime, str] | None = None
         pattern = os.path.join(glob.escape(os.fspath(self.root)), self.settings.perf_reports)
@@ -223,8 +232,8 @@ class GateRun:
         return (newest[1], newest[0]) if newest else None
 
     def _last_release_time(self) -> tuple[str, dt.datetime] | None:
-        from .gitrepo import GitError, tag_time
-        from .history import last_released
+        from pytest_release.adapters.git import GitError, tag_time
+        from pytest_release.adapters.history import last_released
 
         candidates: list[tuple[dt.datetime, str]] = []
         changes = self.changes()
@@ -247,7 +256,7 @@ class GateRun:
     def changes(self) -> "ChangeSummary | None":
         """The change summary, read from git once (None when git cannot say; see changes_error)."""
         if not self._changes_read:
-            from .gitrepo import GitError, change_summary
+            from pytest_release.adapters.git import GitError, change_summary
 
             self._changes_read = True
             c = self.settings.changes
@@ -266,7 +275,7 @@ class GateRun:
         return self._changes
 
     def head_time(self) -> dt.datetime | None:
-        from .gitrepo import GitError, commit_time
+        from pytest_release.adapters.git import GitError, commit_time
 
         changes = self.changes()
         if changes is None:
@@ -293,7 +302,11 @@ class GateRun:
 
     # --- 4: rollback readiness -------------------------------------------------------------------
     def check_rollback_images(self) -> None:
-        from .registry import InvalidReference, Registry, RegistryError
+        from pytest_release.adapters.registry import (
+            InvalidReference,
+            Registry,
+            RegistryError,
+        )
 
         settings = self.release.env.registry
         if settings is None:
@@ -325,7 +338,7 @@ class GateRun:
 
     def last_released_version(self) -> str:
         """The version of the last Released report for this environment (current_version.source: report)."""
-        from .history import past_releases
+        from pytest_release.adapters.history import past_releases
 
         release_dir = self.release.config.release_dir
         finished = (r for r in past_releases(release_dir, self.release.env.name, exclude=self.release.paths.report) if r.verdict)
@@ -357,7 +370,7 @@ class GateRun:
         self._conclude("window", "Change window", text, gate.window_findings(decision, calendar.timezone))
 
     def check_approvals(self) -> None:
-        from .restrictions import check_approvals
+        from pytest_release.core.restrictions import check_approvals
 
         policy = self.settings.approvals
         given, by = list(self.options.approved_by), "--release-approved-by"
@@ -389,7 +402,7 @@ class GateRun:
     def write_approval_file(self, decision_by: str) -> Path | None:
         """manual_approvals/approval_<version>_<env>.md, before anything is deployed; a later
         attempt appends its own record, so the file is the history of approvals for that pair."""
-        from .report import timestamp, write_atomically
+        from pytest_release.report.document import timestamp, write_atomically
 
         if self.approval is None or not self.approval[0].approved_by:
             return None
@@ -425,7 +438,7 @@ class GateRun:
 
     # --- 6: the tracker --------------------------------------------------------------------------
     def check_tracker(self) -> None:
-        from .tracker import TrackerError, tracker_for
+        from pytest_release.adapters.tracker import TrackerError, tracker_for
 
         changes = self.changes()
         scope = self.scope()
@@ -467,14 +480,14 @@ class GateRun:
         self._conclude("tracker", "Tracker", text, findings, deferred=deferred, details=details)
 
     def _blocking_statuses(self) -> tuple[str, ...]:
-        from .config import TrackerSettings
+        from pytest_release.config import TrackerSettings
 
         settings = getattr(self.release.config, "tracker", None)
         return tuple(getattr(settings, "blocking_statuses", None) or TrackerSettings.blocking_statuses)
 
     def _tracker_stops(self, exc: Exception, scope: Sequence[str]) -> None:
         """Unauthorized or unreachable: nothing the tracker says can be trusted; stop, leave a note."""
-        from .leftovers import write_leftover
+        from pytest_release.adapters.leftovers import write_leftover
 
         release = self.release
         text = "\n".join(

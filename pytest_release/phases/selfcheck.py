@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from .bookkeeping import Bookkeeping
-    from .context import ReleaseContext
+    from pytest_release.context import ReleaseContext
+    from pytest_release.phases.bookkeeping import Bookkeeping
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def _skips_item(f: Facts) -> CheckItem:
 # --- gathering ---------------------------------------------------------------------------------
 def gather(ctx: "ReleaseContext", bookkeeping: "Bookkeeping | None", phases: Sequence[object], standalone: bool = False) -> Facts:
     """The facts for `evaluate`, read from the state, the report model and the disk."""
-    from .release import Outcome
+    from pytest_release.core.release import Outcome
 
     state = ctx.state
     report_path: Path = ctx.paths.report

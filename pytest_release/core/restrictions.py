@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-
-from .markdown import prose_lines
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pytest_release.core.prose import prose_lines
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_ALIASES = {
