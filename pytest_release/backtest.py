@@ -429,8 +429,7 @@ def backtest_main(config: "pytest.Config", session: "pytest.Session") -> int:
 
     from pytest_release.clock import RealClock
     from pytest_release.config import ConfigError, load_config
-    from pytest_release.options import InvocationError, check_env
-    from pytest_release.plugin import release_config_path
+    from pytest_release.options import InvocationError, check_env, release_config_path
 
     env_name = config.getoption("release_env")
     if not env_name:

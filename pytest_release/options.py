@@ -10,7 +10,76 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_release.config import STRATEGIES, parse_soft_breach_answer
+import pytest
+
+from pytest_release.core.escalation import parse_soft_breach_answer
+from pytest_release.core.strategy import STRATEGIES
+
+HELP_ENV = "Run a release to this environment (one of release.yaml's environments). Turns release mode on."
+HELP_VERSION = "The version (image tag) to release."
+HELP_ROLLBACK_TO = "The version to roll back to; by default the version serving now (discovered in phase 1)."
+HELP_CONFIG = "The release config file (default: release.yaml in the current directory, else in the rootdir)."
+HELP_STRATEGY = "Deployment strategy: all-at-once, blue-green, canary or manual (default: the environment's)."
+HELP_CONFIRM = "Answer the pre-release gate with 'proceed' when nobody is at a terminal (CI)."
+HELP_SOFT = "Answer a soft breach in the watch window: continue, rollback or extend:DURATION (CI)."
+HELP_OVERRIDE = "Why a gate is overridden; recorded in the report wherever an override applies."
+HELP_APPROVED_BY = "Pre-release gate: who approved this release (NAME[,NAME]; repeatable), when approvals are required (CI)."
+HELP_EXCLUDE_TICKET = "Pre-release gate: take ticket KEY out of the release scope (the gate's answer C; repeatable)."
+HELP_RELEASE_BY = "Who runs this release, for the four-eyes rule (default: $GITHUB_ACTOR, $GITLAB_USER_LOGIN, $USER)."
+HELP_MANUAL_RESULT = (
+    "Manual strategy: the operator's report when nobody is at a terminal (CI): done or failed, "
+    "optionally followed by what happened ('failed: step 3 timed out'); recorded verbatim."
+)
+HELP_SKIP_WATCH = (
+    "Skip the watch window (an emergency override): needs --release-override-reason; the verdict is "
+    "then Released-with-override and an incident retrospective is written."
+)
+HELP_BACKTEST = (
+    "START..END (ISO 8601, e.g. 2026-01-01T10:00Z..2026-01-02T10:00Z): deploy nothing; judge the "
+    "environment's historical metrics as if a release had started at START and print the decision timeline."
+)
+HELP_BACKTEST_JSON = "With --release-backtest: also write the decision timeline as JSON to this file."
+HELP_ROLLBACK_ONLY = (
+    "Standalone rollback: run deploy.sh --rollback to --release-rollback-to=VERSION in --release-env and verify it "
+    "(smoke test, short watch window), with its own report. --release-version is then optional (the version being "
+    "replaced; by default the one serving now). Exit 0 rolled back and verified, 12 Rollback-Failed, 11 not started."
+)
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("release", "software release (pytest-release)")
+    group.addoption("--release-env", dest="release_env", metavar="ENV", help=HELP_ENV)
+    group.addoption("--release-version", dest="release_version", metavar="VERSION", help=HELP_VERSION)
+    group.addoption("--release-rollback-to", dest="release_rollback_to", metavar="VERSION", help=HELP_ROLLBACK_TO)
+    group.addoption("--release-config", dest="release_config", metavar="PATH", help=HELP_CONFIG)
+    group.addoption("--release-strategy", dest="release_strategy", metavar="STRATEGY", help=HELP_STRATEGY)
+    group.addoption("--release-confirm", dest="release_confirm", action="store_true", default=None, help=HELP_CONFIRM)
+    group.addoption("--release-on-soft-breach", dest="release_on_soft_breach", metavar="ANSWER", help=HELP_SOFT)
+    group.addoption("--release-override-reason", dest="release_override_reason", metavar="TEXT", help=HELP_OVERRIDE)
+    group.addoption("--release-approved-by", dest="release_approved_by", metavar="NAME[,NAME]", action="append", help=HELP_APPROVED_BY)
+    group.addoption("--release-exclude-ticket", dest="release_exclude_ticket", metavar="KEY", action="append", help=HELP_EXCLUDE_TICKET)
+    group.addoption("--release-by", dest="release_by", metavar="NAME", help=HELP_RELEASE_BY)
+    group.addoption("--release-manual-result", dest="release_manual_result", metavar="done|failed", help=HELP_MANUAL_RESULT)
+    group.addoption("--release-skip-watch", dest="release_skip_watch", action="store_true", default=False, help=HELP_SKIP_WATCH)
+    group.addoption("--release-rollback-only", dest="release_rollback_only", action="store_true", default=False, help=HELP_ROLLBACK_ONLY)
+    group.addoption("--release-backtest", dest="release_backtest", metavar="START..END", help=HELP_BACKTEST)
+    group.addoption("--release-backtest-json", dest="release_backtest_json", metavar="FILE", help=HELP_BACKTEST_JSON)
+    parser.addini("release_config", HELP_CONFIG, default=None)
+    parser.addini("release_confirm", HELP_CONFIRM, type="bool", default=False)
+    parser.addini("release_on_soft_breach", HELP_SOFT, default=None)
+
+
+def release_config_path(config: pytest.Config) -> str:
+    """--release-config, else the ini key, else release.yaml in the current directory or the rootdir."""
+    config_path = config.getoption("release_config")
+    if config_path is None:
+        ini_value = config.getini("release_config")
+        if ini_value:
+            config_path = str(config.rootpath / ini_value)
+        else:
+            cwd_default = Path(config.invocation_params.dir) / "release.yaml"
+            config_path = str(cwd_default if cwd_default.exists() else config.rootpath / "release.yaml")
+    return config_path
+
 
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 ENV_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_release import config as config_module
 from pytest_release import hookspecs
+from pytest_release.config import loader as config_module
 from pytest_release.core.release import USAGE_ERROR_EXIT, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]

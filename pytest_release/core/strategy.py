@@ -23,6 +23,8 @@ from typing import Sequence
 
 from pytest_release.core.prose import prose_lines
 
+STRATEGIES = ("all-at-once", "blue-green", "canary", "manual")
+
 #: The menu's letters are fixed per strategy, whatever the environment offers.
 LETTERS = {"all-at-once": "A", "blue-green": "B", "canary": "C", "manual": "D"}
 LABELS = {

@@ -6,397 +6,55 @@ too: a typo in a threshold must not silently fall back to a default."""
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import yaml
 
 from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN
-from pytest_release.core.restrictions import ApprovalPolicy, ChangeCalendar
+from pytest_release.config.model import (
+    DEFAULT_CANARY_WEIGHTS,
+    DEFAULT_RULES,
+    DEFAULT_WATCH,
+    STRATEGIES,
+    CanarySettings,
+    CanaryStep,
+    ChangeSettings,
+    Config,
+    ConfigError,
+    DeploySettings,
+    Environment,
+    GateSettings,
+    ManualSettings,
+    MetricRuleSettings,
+    MetricsSettings,
+    RegistrySettings,
+    SmokeEndpoint,
+    SmokeSettings,
+    SmokeTestAccount,
+    TagSettings,
+    TrackerSettings,
+    TrafficSettings,
+    WatchSettings,
+)
+from pytest_release.config.schema import (
+    _bool,
+    _factor,
+    _int,
+    _Node,
+    _number,
+    _positive,
+    _str,
+    _str_list,
+    expand_env,
+    parse_duration,
+    parse_soft_breach_answer,
+)
 
-STRATEGIES = ("all-at-once", "blue-green", "canary", "manual")
-SOFT_BREACH_ANSWERS = ("continue", "rollback", "extend")
-DEFAULT_WATCH = {"staging": 15 * 60.0, "production": 60 * 60.0}
 
-
-class ConfigError(Exception):
-    """release.yaml is unusable; the message names the file and the key path."""
-
-
-# --- settings ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DeploySettings:
-    idle_timeout: float = 300.0
-    total_timeout: float | None = None
-    kill_grace: float = 10.0
-    output_head: int = 200
-    output_tail: int = 800
-
-
-@dataclass(frozen=True)
-class ManualSettings:
-    """The manual strategy: the operator's steps, when release.yaml lists them (otherwise they
-    come from the deployment procedures document)."""
-
-    checklist: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SmokeEndpoint:
-    name: str
-    path: str
-    method: str = "GET"
-    json: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    status: int = 200
-    expect_fields: tuple[str, ...] = ()
-    component: str = "service"
-    test_data: bool = False  # a write that touches only test data (required on production without a test account)
-
-    @property
-    def writes(self) -> bool:
-        return self.method not in ("GET", "HEAD", "OPTIONS")
-
-
-@dataclass(frozen=True)
-class SmokeTestAccount:
-    """Who the smoke cases act as on a production environment: its headers go with every case."""
-
-    name: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SmokeSettings:
-    base_url: str | None = None
-    request_timeout: float = 10.0
-    budget: float = 300.0
-    concurrency: int = 8
-    endpoints: tuple[SmokeEndpoint, ...] = ()
-    preview_url: str | None = None  # reaches only the new version: a blue-green idle side, a canary's own address
-    read_only: tuple[str, ...] = ()  # paths that accept no write, so need no write case
-    coverage: str = "warn"  # warn | fail | off: a path without its read or write case
-    test_account: SmokeTestAccount | None = None
-
-
-@dataclass(frozen=True)
-class CanaryStep:
-    weight: int  # percent of the traffic on the new version after this step
-    analysis: float  # seconds judged after the step (the last step gets the full watch window instead)
-
-
-DEFAULT_CANARY_WEIGHTS = (5, 25, 50, 100)
-
-
-@dataclass(frozen=True)
-class CanarySettings:
-    """How a canary release moves traffic: one deploy-script call per step, each judged briefly."""
-
-    steps: tuple[CanaryStep, ...] = tuple(CanaryStep(w, 300.0) for w in DEFAULT_CANARY_WEIGHTS)
-    interval: float | None = None  # None: the watch interval, at most the step's analysis
-    selector: str = ""  # label matchers for the new version's own metrics; {version} is replaced
-    rules: tuple[str, ...] | None = None  # None: every watch rule, or error_rate and p99_latency with a selector
-    min_requests: float | None = None  # None: watch.min_requests
-
-
-@dataclass(frozen=True)
-class MetricRuleSettings:
-    name: str
-    direction: str = "up"
-    soft: float | None = 1.5
-    hard: float | None = None
-    floor: float = 0.0
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    provider: str = "prometheus"
-    url: str | None = None
-    timeout: float = 10.0
-    verify_tls: bool = True
-    bearer_token_env: str | None = None
-    basic_auth_env: tuple[str, str] | None = None
-    names: Mapping[str, str] = field(default_factory=dict)
-    queries: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class WatchSettings:
-    duration: float
-    interval: float = 60.0
-    baseline: float = 300.0
-    no_data_after: float = 180.0
-    min_requests: float = 0.0
-    health_check: bool = True
-    health_timeout: float = 10.0
-    health_failures_hard: int = 2
-    rules: tuple[MetricRuleSettings, ...] = ()
-    on_soft_breach: str | None = None
-    rollback_duration: float = 300.0
-
-
-@dataclass(frozen=True)
-class TrafficSettings:
-    """A built-in load for quiet environments: without requests there is no signal to watch."""
-
-    rate: float
-    paths: tuple[str, ...] = ("/",)
-    timeout: float = 5.0
-
-
-@dataclass(frozen=True)
-class ChangeSettings:
-    """The change summary (phase 1): which commits are in scope and how they are grouped."""
-
-    tag_pattern: str | None = None  # glob of release tags; None: derived from tag.pattern
-    ticket_pattern: str = DEFAULT_TICKET_PATTERN
-    components: Mapping[str, str] = field(default_factory=dict)  # path prefix or glob -> name
-    paths: tuple[str, ...] = ()  # git pathspecs relative to the project root; () = the whole repo
-    required: bool = True  # no git repository / no history: a blocking finding (else an open risk)
-
-
-@dataclass(frozen=True)
-class GateSettings:
-    """Phase 1's inputs. Paths are relative to the project root (the directory of release.yaml)."""
-
-    acceptance_criteria: str = "_docs/00_problem/acceptance_criteria.md"
-    test_reports: tuple[str, ...] = ("_docs/06_metrics/**/*.xml",)
-    restrictions: str = "_docs/00_problem/restrictions.md"
-    performance_evidence: str = "auto"  # auto (as restrictions.md says) | required | optional
-    perf_reports: str = "_docs/06_metrics/perf_*.md"
-    implementation_reports: str = "_docs/03_implementation"
-    changes: ChangeSettings = field(default_factory=ChangeSettings)
-    change_windows: ChangeCalendar = field(default_factory=ChangeCalendar)
-    approvals: ApprovalPolicy = field(default_factory=ApprovalPolicy)
-
-
-@dataclass(frozen=True)
-class RegistrySettings:
-    """Where the images live; credentials come from <credentials_env>_USERNAME/_PASSWORD/_TOKEN."""
-
-    url: str
-    repository: str
-    credentials_env: str = "RELEASE_REGISTRY"
-    timeout: float = 10.0
-    verify_tls: bool = True
-
-
-@dataclass(frozen=True)
-class TrackerSettings:
-    """The issue tracker (one per project); credentials come from <credentials_env>_USERNAME/_TOKEN."""
-
-    backend: str = "file"  # file | jira
-    path: str = "_docs/tracker.yaml"
-    url: str | None = None
-    credentials_env: str = "RELEASE_TRACKER"
-    timeout: float = 10.0
-    verify_tls: bool = True
-    blocking_statuses: tuple[str, ...] = ("In Progress", "Code Review")
-    released_status: str = "Released"
-    ready_status: str = "Ready for Release"
-
-
-@dataclass(frozen=True)
-class Environment:
-    name: str
-    kind: str
-    strategies: tuple[str, ...]
-    default_strategy: str
-    auto_proceed: bool
-    deploy: DeploySettings
-    smoke: SmokeSettings
-    metrics: MetricsSettings
-    watch: WatchSettings
-    traffic: TrafficSettings | None
-    current_version_url: str | None
-    current_version_field: str
-    manual: ManualSettings = field(default_factory=ManualSettings)
-    current_version_source: str = "url"  # url | report (the last Released report for this environment)
-    gate: GateSettings = field(default_factory=GateSettings)
-    registry: RegistrySettings | None = None
-    canary: CanarySettings = field(default_factory=CanarySettings)
-
-    @property
-    def production(self) -> bool:
-        return self.kind == "production"
-
-
-@dataclass(frozen=True)
-class TagSettings:
-    """The git tag of a Released release (phase 6). `enabled` is auto, true or false: auto tags
-    only when the project root is the top level of its git work tree."""
-
-    enabled: str = "auto"
-    pattern: str = "release/{version}"
-    push: bool = False
-    remote: str = "origin"
-    environments: tuple[str, ...] = ()  # empty: every environment tags
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path
-    root: Path
-    release_dir: Path
-    deploy_script: Path
-    health_script: Path
-    env_file: Path
-    env_example: Path
-    environments: Mapping[str, Environment]
-    lock_dir: Path | None = None  # one lock file per environment; default <release_dir>/.locks
-    deployment_procedures: Path | None = None  # where the manual strategy's checklist may come from
-    tag: TagSettings = field(default_factory=TagSettings)
-    tracker: TrackerSettings | None = None  # None: _docs/tracker.yaml when it exists (see tracker.py)
-
-    def environment(self, name: str) -> Environment:
-        try:
-            return self.environments[name]
-        except KeyError:
-            known = ", ".join(sorted(self.environments)) or "none"
-            raise ConfigError(
-                f"{self.path}: environments: no environment named {name!r} (configured: {known})"
-            ) from None
-
-
-DEFAULT_RULES = {
-    "error_rate": {"direction": "up", "soft": 1.5, "hard": 2.0, "floor": 0.01},
-    "p99_latency": {"direction": "up", "soft": 1.5, "hard": 3.0, "floor": 0.05},
-    "request_rate": {"direction": "down", "soft": 1.5, "hard": None, "floor": 0.0},
-    "saturation": {"direction": "up", "soft": 1.5, "hard": None, "floor": 0.05},
-}
-
-
-# --- parsing helpers -----------------------------------------------------------------------
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def parse_duration(value: Any) -> float:
-    """'90s', '5m', '1h30m' or a number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like '15m', got {value!r}")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match and value.strip() and any(match.groups()):
-            h, m, s = (float(g) if g else 0.0 for g in match.groups())
-            return h * 3600 + m * 60 + s
-    raise ValueError(f"expected a duration like '90s', '15m' or '1h', got {value!r}")
-
-
-class _Node:
-    """A mapping being read, with its key path, so errors can say exactly where."""
-
-    def __init__(self, file: Path, path: str, data: Any) -> None:
-        self.file, self.path = file, path
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            self.fail(f"expected a mapping, got {type(data).__name__}")
-        self.data: dict[str, Any] = data
-        self.read: set[str] = set()
-
-    def where(self, key: str | None = None) -> str:
-        return ".".join(p for p in (self.path, key) if p) or "(top level)"
-
-    def fail(self, message: str, key: str | None = None) -> None:
-        raise ConfigError(f"{self.file}: {self.where(key)}: {message}")
-
-    def get(self, key: str, default: Any = None, convert: Callable[[Any], Any] | None = None) -> Any:
-        self.read.add(key)
-        if key not in self.data or self.data[key] is None:
-            return default
-        value = self.data[key]
-        if convert is None:
-            return value
-        try:
-            return convert(value)
-        except (ValueError, TypeError) as exc:
-            self.fail(str(exc), key)
-
-    def child(self, key: str) -> "_Node":
-        self.read.add(key)
-        return _Node(self.file, self.where(key), self.data.get(key))
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.read)
-        if unknown:
-            key = unknown[0]
-            close = difflib.get_close_matches(key, sorted(self.read), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(sorted(self.read))})"
-            self.fail(f"unknown key{hint}", key)
-
-
-def _typed(kind: type, what: str) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise ValueError(f"expected {what}, got {value!r}")
-        return value
-
-    return convert
-
-
-_str = _typed(str, "a string")
-_bool = _typed(bool, "true or false")
-_int = _typed(int, "a whole number")
-_number = _typed(float, "a number")
-
-
-def _positive(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        value = convert(value)
-        if value <= 0:
-            raise ValueError(f"must be greater than zero, got {value!r}")
-        return value
-
-    return check
-
-
-def _str_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"expected a list of strings, got {value!r}")
-    return tuple(value)
-
-
-def _factor(value: Any) -> float:
-    value = _number(value)
-    if value <= 1:
-        raise ValueError(f"a breach factor is a multiple of the baseline and must be above 1, got {value!r}")
-    return value
-
-
-def expand_env(value: Any, environ: Mapping[str, str], where: Callable[[str], str]) -> Any:
-    """Replace ${VAR} and ${VAR:-default} in every string of the loaded YAML."""
-    if isinstance(value, dict):
-        return {k: expand_env(v, environ, lambda m, k=k: where(f"{k}: {m}")) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand_env(v, environ, lambda m, i=i: where(f"[{i}]: {m}")) for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in environ:
-            return environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(where(f"environment variable {name} is not set (write ${{{name}:-default}} for a default)"))
-
-    return _ENV_REF.sub(substitute, value)
-
-
-# --- loading -------------------------------------------------------------------------------
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     path = Path(path)
     environ = os.environ if environ is None else environ
@@ -965,12 +623,3 @@ def _env_prefix(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
         raise ValueError(f"expected the prefix of environment variable names (like RELEASE_TRACKER), got {value!r}")
     return value
-
-
-def parse_soft_breach_answer(value: str) -> tuple[str, float]:
-    """'continue' | 'rollback' | 'extend:10m' -> (action, extension seconds)."""
-    action, _, rest = value.partition(":")
-    action = action.strip().lower()
-    if action not in SOFT_BREACH_ANSWERS or (action == "extend") != bool(rest):
-        raise ValueError(f"expected continue, rollback or extend:DURATION (like extend:10m), got {value!r}")
-    return action, (parse_duration(rest) if rest else 0.0)

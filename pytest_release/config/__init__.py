@@ -1,0 +1,67 @@
+"""release.yaml: the model (frozen dataclasses), the value grammars, and the loader.
+
+`pytest_release.config` stays the one import for all of it."""
+
+from pytest_release.config.loader import load_config
+from pytest_release.config.model import (
+    DEFAULT_CANARY_WEIGHTS,
+    DEFAULT_RULES,
+    DEFAULT_WATCH,
+    SOFT_BREACH_ANSWERS,
+    STRATEGIES,
+    CanarySettings,
+    CanaryStep,
+    ChangeSettings,
+    Config,
+    ConfigError,
+    DeploySettings,
+    Environment,
+    GateSettings,
+    ManualSettings,
+    MetricRuleSettings,
+    MetricsSettings,
+    RegistrySettings,
+    SmokeEndpoint,
+    SmokeSettings,
+    SmokeTestAccount,
+    TagSettings,
+    TrackerSettings,
+    TrafficSettings,
+    WatchSettings,
+)
+from pytest_release.config.schema import (
+    expand_env,
+    parse_duration,
+    parse_soft_breach_answer,
+)
+
+__all__ = [
+    "CanarySettings",
+    "CanaryStep",
+    "ChangeSettings",
+    "Config",
+    "ConfigError",
+    "DEFAULT_CANARY_WEIGHTS",
+    "DEFAULT_RULES",
+    "DEFAULT_WATCH",
+    "DeploySettings",
+    "Environment",
+    "GateSettings",
+    "ManualSettings",
+    "MetricRuleSettings",
+    "MetricsSettings",
+    "RegistrySettings",
+    "SOFT_BREACH_ANSWERS",
+    "STRATEGIES",
+    "SmokeEndpoint",
+    "SmokeSettings",
+    "SmokeTestAccount",
+    "TagSettings",
+    "TrackerSettings",
+    "TrafficSettings",
+    "WatchSettings",
+    "expand_env",
+    "load_config",
+    "parse_duration",
+    "parse_soft_breach_answer",
+]
