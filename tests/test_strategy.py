@@ -223,3 +223,36 @@ def test_a_deploy_script_without_the_strategy_s_flag_is_a_defect():
     assert script_defect("canary", "echo deploy") == "does not handle --canary-weight, so it cannot run a canary release"
     assert script_defect("blue-green", "--strategy blue-green") == "does not handle --switch, so it cannot run a blue-green release"
     assert script_defect("all-at-once", "") is None and script_defect("manual", "") is None
+
+
+def test_the_strategy_s_change_summary_starts_at_the_last_tag_tag_pattern_names(tmp_path):
+    """Phase 2 reads "the changes since the last release" through tag.pattern, as the gate and
+    phase 6 do; it used to hard-code release/*, so a project tagging deploy/{env}/{version} had
+    the risk of changes that were released long ago counted again."""
+    from types import SimpleNamespace
+
+    from pytest_release.config import ChangeSettings, GateSettings, TagSettings
+    from pytest_release.context import ReleaseContext
+
+    root = tmp_path / "project"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "a.txt").write_text("1")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "feat!: released long ago")
+    git(root, "tag", "release/v0")
+    (root / "a.txt").write_text("2")
+    git(root, "commit", "-qam", "feat!: released as v1")
+    git(root, "tag", "deploy/local/v1")
+    (root / "a.txt").write_text("3")
+    git(root, "commit", "-qam", "fix: the only change of this release")
+    ctx = SimpleNamespace(
+        choices=SimpleNamespace(change_summary=None),
+        env=SimpleNamespace(name="local", gate=GateSettings(changes=ChangeSettings())),
+        config=SimpleNamespace(root=root, tag=TagSettings(pattern="deploy/{env}/{version}")),
+    )
+    summary, error = ReleaseContext.strategy_change_summary(ctx)
+    assert error is None
+    assert summary.base == "deploy/local/v1"
+    assert [c.subject for c in summary.commits] == ["fix: the only change of this release"]
+    assert summary.of_kind("breaking") == []
