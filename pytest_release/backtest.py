@@ -47,6 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+import pytest
+
+from pytest_release.clock import RealClock
+from pytest_release.config import ConfigError, load_config
 from pytest_release.core.judge import (
     Poll,
     Status,
@@ -58,6 +62,10 @@ from pytest_release.core.judge import (
     judge,
 )
 from pytest_release.metrics import MetricsUnavailable
+from pytest_release.metrics.factory import make_provider
+from pytest_release.metrics.window import watch_policy
+from pytest_release.options import read_backtest
+from pytest_release.report.document import write_atomically
 
 if TYPE_CHECKING:
     import pytest
@@ -345,7 +353,6 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
 
 
 def write_json(timeline: Timeline, path: Path) -> None:
-    from pytest_release.report.document import write_atomically
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(timeline_json(timeline), indent=2, allow_nan=False) + "\n")
@@ -425,38 +432,26 @@ def timeline_lines(timeline: Timeline) -> list[str]:
 
 def backtest_main(config: "pytest.Config", session: "pytest.Session") -> int:
     """Run by `pytest_cmdline_main` inside pytest's session wrapper; returns the exit status."""
-    import pytest
 
-    from pytest_release.clock import RealClock
-    from pytest_release.config import ConfigError, load_config
-    from pytest_release.options import InvocationError, check_env, release_config_path
 
-    env_name = config.getoption("release_env")
-    if not env_name:
-        raise pytest.UsageError("--release-backtest needs --release-env=ENV: the environment whose metrics are judged")
-    if config.getoption("release_version", None):
-        raise pytest.UsageError("--release-backtest deploys nothing: leave out --release-version")
+    request = read_backtest(config)
     try:
-        check_env(env_name)
-        release_config = load_config(Path(release_config_path(config)))
-        env = release_config.environment(env_name)
-    except (ConfigError, InvocationError) as exc:
+        release_config = load_config(request.config_path)
+        env = release_config.environment(request.env)
+    except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     if env.metrics.provider == "scrape":
         raise pytest.UsageError(
-            f"--release-backtest needs metrics history: environment {env_name} reads metrics.provider scrape "
+            f"--release-backtest needs metrics history: environment {request.env} reads metrics.provider scrape "
             "(a live endpoint with no past); configure a Prometheus-compatible backend (metrics.provider: prometheus)"
         )
     w = env.watch
     try:
-        rng = parse_range(config.getoption("release_backtest"), interval=w.interval, now=RealClock().now())
+        rng = parse_range(request.range_text, interval=w.interval, now=RealClock().now())
     except BacktestError as exc:
         raise pytest.UsageError(str(exc)) from None
-    json_path = config.getoption("release_backtest_json", None)
-    out = Path(config.invocation_params.dir, json_path) if json_path else None
+    out = request.json_path
     write = _writer(config)
-    from pytest_release.metrics.factory import make_provider
-    from pytest_release.metrics.window import watch_policy
 
     provider = make_provider(env, config_path=release_config.path, clock=RealClock())
     try:

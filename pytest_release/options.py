@@ -1,4 +1,6 @@
-"""What the person asked for on the command line, validated before anything else happens.
+"""Every option and ini key of pytest-release: declared (`add_options`) and read once (`read`).
+
+What the person asked for on the command line is validated before anything else happens.
 
 Version and environment strings become file names and script arguments, so they are checked
 against a strict grammar here: `../x`, `v1;rm -rf /`, an empty string or 300 characters are a
@@ -7,12 +9,14 @@ usage error, never a file or a process."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from pytest_release.core.escalation import parse_soft_breach_answer
+from pytest_release.core.gate import GateOptions
+from pytest_release.core.manual import parse_answer
 from pytest_release.core.strategy import STRATEGIES
 
 HELP_ENV = "Run a release to this environment (one of release.yaml's environments). Turns release mode on."
@@ -111,6 +115,8 @@ def check_env(value: str, option: str = "--release-env") -> str:
 
 @dataclass(frozen=True)
 class Invocation:
+    """Every option of a release, validated, read once (`read`); nothing else reads pytest's options."""
+
     env: str
     version: str
     config_path: Path
@@ -119,6 +125,10 @@ class Invocation:
     confirm: bool = False
     on_soft_breach: str | None = None
     override_reason: str | None = None
+    gate: GateOptions = field(default_factory=GateOptions)  # --release-approved-by, -exclude-ticket, --release-by
+    manual_result: str | None = None  # --release-manual-result, validated
+    skip_watch: bool = False
+    rollback_only: bool = False  # a standalone rollback: version is then the one being replaced
 
     @classmethod
     def from_options(
@@ -133,6 +143,7 @@ class Invocation:
         on_soft_breach: str | None,
         override_reason: str | None,
         rootdir: Path,
+        soft_breach_source: str = "--release-on-soft-breach",
     ) -> "Invocation":
         if not env or version is None:
             missing = "--release-version" if env else "--release-env"
@@ -149,10 +160,109 @@ class Invocation:
             try:
                 parse_soft_breach_answer(on_soft_breach)
             except ValueError as exc:
-                raise InvocationError(f"--release-on-soft-breach: {exc}") from None
+                raise InvocationError(f"{soft_breach_source}: {exc}") from None
         if override_reason is not None and not override_reason.strip():
             raise InvocationError("--release-override-reason must say why")
         path = Path(config_path)
         if not path.is_absolute():
             path = rootdir / path
         return cls(env, version, path, rollback_to, strategy, confirm, on_soft_breach, override_reason)
+
+
+UNKNOWN_VERSION = "unknown"  # a standalone rollback's replaced version, until it is discovered
+_NOT_WITH_ROLLBACK_ONLY = {
+    "release_strategy": "--release-strategy",
+    "release_skip_watch": "--release-skip-watch",
+    "release_manual_result": "--release-manual-result",
+}
+
+
+def mode(config: pytest.Config) -> str | None:
+    """What this session is: None (an ordinary test run: the plugin stays out of the way),
+    "backtest" or "release"; a UsageError for an option that needs another one."""
+    if config.getoption("release_backtest", None) is not None:
+        return "backtest"
+    if config.getoption("release_backtest_json", None) is not None:
+        raise pytest.UsageError("--release-backtest-json needs --release-backtest=START..END")
+    if config.getoption("release_env") is not None:
+        return "release"
+    if config.getoption("release_version") is not None:
+        raise pytest.UsageError("--release-version needs --release-env: a release needs both")
+    if config.getoption("release_rollback_only", False):
+        raise pytest.UsageError("--release-rollback-only needs --release-env=ENV and --release-rollback-to=VERSION")
+    return None
+
+
+def read(config: pytest.Config) -> Invocation:
+    """Every option and ini key of a release, validated; a UsageError names the option (or ini
+    key) a bad value came from."""
+    rollback_only = bool(config.getoption("release_rollback_only", False))
+    version = config.getoption("release_version")
+    if rollback_only:
+        if config.getoption("release_rollback_to") is None:
+            raise pytest.UsageError("--release-rollback-only needs --release-rollback-to=VERSION: the version to roll back to")
+        for dest, option in _NOT_WITH_ROLLBACK_ONLY.items():
+            if config.getoption(dest, None):
+                raise pytest.UsageError(f"{option} does not apply to --release-rollback-only (a standalone rollback deploys nothing new)")
+        version = version or UNKNOWN_VERSION
+    confirm = config.getoption("release_confirm")
+    soft, soft_source = config.getoption("release_on_soft_breach"), "--release-on-soft-breach"
+    if not soft:
+        soft, soft_source = config.getini("release_on_soft_breach") or None, "ini release_on_soft_breach"
+    try:
+        invocation = Invocation.from_options(
+            env=config.getoption("release_env"),
+            version=version,
+            config_path=release_config_path(config),
+            rollback_to=config.getoption("release_rollback_to"),
+            strategy=config.getoption("release_strategy"),
+            confirm=bool(config.getini("release_confirm") if confirm is None else confirm),
+            on_soft_breach=soft,
+            override_reason=config.getoption("release_override_reason"),
+            rootdir=Path(config.invocation_params.dir),
+            soft_breach_source=soft_source,
+        )
+        gate = GateOptions.from_values(
+            config.getoption("release_approved_by", None),
+            config.getoption("release_exclude_ticket", None),
+            config.getoption("release_by", None),
+        )
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    skip_watch = bool(config.getoption("release_skip_watch", False))
+    if skip_watch and not invocation.override_reason:
+        raise pytest.UsageError(
+            "--release-skip-watch needs --release-override-reason=TEXT: the watch window is mandatory, "
+            "and skipping it is an override that must say why (the verdict becomes Released-with-override)"
+        )
+    manual_result = config.getoption("release_manual_result")
+    if manual_result is not None and parse_answer(manual_result) is None:
+        raise pytest.UsageError(f"--release-manual-result={manual_result!r}: expected done or failed, optionally followed by what happened ('failed: step 3 timed out')")
+    return replace(invocation, gate=gate, manual_result=manual_result, skip_watch=skip_watch, rollback_only=rollback_only)
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """`--release-backtest=START..END`: which environment, which range, where the JSON goes."""
+
+    env: str
+    config_path: Path
+    range_text: str
+    json_path: Path | None
+
+
+def read_backtest(config: pytest.Config) -> BacktestRequest:
+    env_name = config.getoption("release_env")
+    if not env_name:
+        raise pytest.UsageError("--release-backtest needs --release-env=ENV: the environment whose metrics are judged")
+    if config.getoption("release_version", None):
+        raise pytest.UsageError("--release-backtest deploys nothing: leave out --release-version")
+    try:
+        check_env(env_name)
+    except InvocationError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    json_path = config.getoption("release_backtest_json", None)
+    return BacktestRequest(
+        env=env_name, config_path=Path(release_config_path(config)), range_text=config.getoption("release_backtest"),
+        json_path=Path(config.invocation_params.dir, json_path) if json_path else None,
+    )

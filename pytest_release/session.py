@@ -8,22 +8,28 @@ the end of the session, however it comes, into a verdict: a rollback still runs 
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import signal
 from pathlib import Path
 from typing import Any, Generator
 
 import pytest
+from _pytest.junitxml import xml_key
 
-import release_suite
+from pytest_release import ci
+from pytest_release.adapters.lock import LockBusy, acquire
 from pytest_release.clock import RealClock
 from pytest_release.config import Config
 from pytest_release.context import ReleaseContext
 from pytest_release.core.release import Outcome, Phase, Verdict
-from pytest_release.fixtures import CONTEXT_KEY
+from pytest_release.fixtures import CONTEXT_KEY, PHASE_KEY
 from pytest_release.options import Invocation
+from pytest_release.phases import commit, rollback, smoke
 
-PHASE_KEY = pytest.StashKey[Phase]()
-SUITE_DIR = Path(release_suite.__file__).resolve().parent
+# Located, not imported: the phase modules are collected by pytest, and the package sits above
+# everything here in the layers (it imports the phases).
+SUITE_DIR = Path(importlib.util.find_spec("release_suite").origin or "").resolve().parent  # type: ignore[union-attr]
+STANDALONE_SUITE_FILE = SUITE_DIR / "standalone_rollback.py"  # --release-rollback-only's one check
 
 
 def suite_files() -> dict[Path, Phase]:
@@ -64,7 +70,7 @@ class ReleaseSession:
         self.release_config = release_config
         self.ctx: ReleaseContext | None = None
         # --release-rollback-only: one check (standalone.SUITE_FILE) instead of the six phases
-        self.standalone = bool(config.getoption("release_rollback_only", False))
+        self.standalone = invocation.rollback_only
         self.suite = _standalone_suite() if self.standalone else suite_files()
         self.remaining: dict[Phase, int] = {}
         self._previous_sigterm: Any = None
@@ -95,7 +101,6 @@ class ReleaseSession:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.ctx is None or not self.phases_collected:
             return
-        from pytest_release.adapters.lock import LockBusy, acquire
 
         busy: LockBusy | None = None
         try:  # one release per environment at a time: the lock comes before the report
@@ -121,7 +126,7 @@ class ReleaseSession:
                 session.items.clear()
             self.ctx.flush()
         if busy is None:
-            self.ctx.smoke_note_missing()  # no smoke case at all: a leftover entry, before phase 1 aborts
+            smoke.note_missing(self.ctx)  # no smoke case at all: a leftover entry, before phase 1 aborts
 
     def _release_lock(self) -> None:
         if self.env_lock is not None:
@@ -217,7 +222,7 @@ class ReleaseSession:
                     item.add_marker(pytest.mark.timeout(0))  # these phases keep time themselves
                 # Smoke items get what is left of the phase budget when they start: pytest_runtest_protocol.
         if self.ctx is not None:
-            self.ctx.smoke_user_cases = tuple(i.name for i in by_phase[Phase.SMOKE] if i.path not in self.suite)
+            self.ctx.join_smoke_tests(i.name for i in by_phase[Phase.SMOKE] if i.path not in self.suite)
         items[:] = kept
         self.phases_collected = True
 
@@ -247,7 +252,7 @@ class ReleaseSession:
         phase = item.stash.get(PHASE_KEY, None)
         if ctx is None or phase is None:
             return
-        ctx.current_phase = phase
+        ctx.enter_phase(phase)
         section = ctx.section(phase)
         if section.started is None:
             for earlier in Phase:
@@ -259,7 +264,7 @@ class ReleaseSession:
         if phase.touches_live_system and item.path not in self.suite and (ctx.state.abort_reasons or ctx.state.triggers):
             pytest.skip("the release stopped earlier")
         if phase is Phase.SMOKE:
-            ctx.smoke_check_budget()  # a case that starts after the phase budget ran out fails
+            smoke.check_budget(ctx)  # a case that starts after the phase budget ran out fails
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
@@ -267,7 +272,7 @@ class ReleaseSession:
         what is left of it. pytest-timeout reads the marker as the protocol starts, so this wrapper
         runs first."""
         if self.ctx is not None and item.stash.get(PHASE_KEY, None) is Phase.SMOKE:
-            self.ctx.smoke_apply_budget(item)
+            smoke.apply_budget(self.ctx, item)
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -311,9 +316,7 @@ class ReleaseSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.ctx is not None:
-            from pytest_release.report.ci import lift_case_properties
-
-            lift_case_properties(self.config, report, self.ctx.redactor.redact)  # xunit2: suite properties only
+            ci.lift_case_properties(self.config, report, self.ctx.redactor.redact)  # xunit2: suite properties only
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         ctx = self.ctx
@@ -356,22 +359,18 @@ class ReleaseSession:
         if not state.checks and not state.abort_reasons and state.interrupted is None:
             state.abort(f"no phase ran (pytest exit status {int(exitstatus)}: collection errors?)")
         if state.needs_rollback():
-            with _signals_deferred(ctx):
-                ctx.roll_back()
-        verdict = ctx.finish(self.config.hook)
+            rollback.roll_back(ctx)
+        verdict = commit.finish(ctx, self.config.hook)
         reasons = state.reason_chain()
         self.config.hook.pytest_release_verdict(release=ctx, verdict=verdict, reasons=reasons)
         self.config.hook.pytest_release_notify(release=ctx, event=_EVENTS[verdict], detail=ctx.redactor.redact(state.headline()))
         self._junit_properties(ctx, verdict)
-        from pytest_release.report import ci
-
         ci.publish(ctx, verdict, session)  # JUnit cases per watch poll, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT
         ctx.close()
         self._release_lock()
         session.exitstatus = ctx.commit_exit_code(verdict)
 
     def _junit_properties(self, ctx: ReleaseContext, verdict: Verdict) -> None:
-        from _pytest.junitxml import xml_key
 
         xml = self.config.stash.get(xml_key, None)
         if xml is None:
@@ -402,8 +401,8 @@ class ReleaseSession:
         tr.write_line(f"report: {ctx.paths.report}")
         if ctx.rollback_report is not None:
             tr.write_line(f"rollback report: {ctx.paths.rollback_report}")
-        book = getattr(ctx, "_bookkeeping", None)
-        for path in getattr(book, "leftovers", ()):
+        book = ctx.stash.get(commit.BOOKKEEPING, None)
+        for path in book.leftovers if book is not None else ():
             tr.write_line(f"leftover: {path}", yellow=True)
         if ctx.state.incomplete:
             tr.write_line("INCOMPLETE: " + ctx.redactor.redact("; ".join(ctx.state.incomplete)), red=True, bold=True)
@@ -465,17 +464,11 @@ _EVENTS = {
 
 
 def _standalone_suite() -> dict[Path, Phase]:
-    from pytest_release.phases.standalone import SUITE_FILE
-
-    return {SUITE_FILE: Phase.COMMIT}
+    return {STANDALONE_SUITE_FILE: Phase.COMMIT}
 
 
 def _context_class(standalone: bool) -> type[ReleaseContext]:
-    if not standalone:
-        return ReleaseContext
-    from pytest_release.phases.standalone import StandaloneRollbackContext
-
-    return StandaloneRollbackContext
+    return rollback.StandaloneRollbackContext if standalone else ReleaseContext
 
 
 def _matches_python_files(path: Path, config: pytest.Config) -> bool:
@@ -496,26 +489,3 @@ def _message(call: pytest.CallInfo[None], report: pytest.TestReport) -> str:
         return msg
     text = excinfo.exconly().strip().splitlines()
     return text[0][:500] if text else type(value).__name__
-
-
-class _signals_deferred:
-    """While the rollback runs, Ctrl-C and SIGTERM are noted, not obeyed: half a rollback is the
-    worst state to leave a system in. (SIGKILL still ends everything; the report says
-    "rollback started" before anything runs, so a cut-short rollback is visible.)"""
-
-    def __init__(self, ctx: ReleaseContext) -> None:
-        self.ctx = ctx
-        self.saved: dict[int, Any] = {}
-
-    def _note(self, signum: int, frame: Any) -> None:
-        self.ctx.say(f"signal {signal.Signals(signum).name} received during the rollback: finishing the rollback first")
-        self.ctx.state.incomplete.append(f"{signal.Signals(signum).name} received during the rollback")
-
-    def __enter__(self) -> "_signals_deferred":
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self.saved[signum] = signal.signal(signum, self._note)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self.saved.items():
-            signal.signal(signum, handler)

@@ -3,7 +3,7 @@
 Every check runs (so every blocking issue is listed at once, each its own test result); the last
 one presents the runbook's PRE-RELEASE GATE summary and takes its A/B/C answer. Nothing here
 touches the live system: a failure means Aborted. The checks' evidence and findings go into the
-report's phase 1 section (pytest_release.gate_checks gathers them; pytest_release.gate judges)."""
+report's phase 1 section (pytest_release.phases.gate gathers them; pytest_release.core.gate judges)."""
 
 from __future__ import annotations
 
@@ -12,23 +12,25 @@ import os
 import pytest
 
 from pytest_release.metrics import MetricsUnavailable
+from pytest_release.phases import gate, smoke
+from pytest_release.phases.gate import gate_run
 
 LAST_IN_PHASE = ("test_gate_decision",)  # after the project's own gate checks, too
 
 
 def test_acceptance_criteria_met(release):
     """Every criterion met, each with a passing test in the latest JUnit report (critical ones: all)."""
-    release.gate_run().check_acceptance()
+    gate_run(release).check_acceptance()
 
 
 def test_performance_evidence(release):
     """When restrictions.md or the config requires it: a perf_*.md newer than the last release."""
-    release.gate_run().check_performance()
+    gate_run(release).check_performance()
 
 
 def test_change_summary(release):
     """git log since the last release tag (or the root commit), by component and kind."""
-    release.gate_run().check_changes()
+    gate_run(release).check_changes()
 
 
 def test_deploy_script_supports_rollback(release):
@@ -55,7 +57,7 @@ def test_health_check_script_exists(release):
 def test_rollback_target_known(release):
     choices = release.choices
     if choices.rollback_target is None:
-        choices.rollback_target = release.discover_current_version()
+        choices.rollback_target = gate.discover_current_version(release)
         env = release.env
         choices.rollback_target_source = (
             f"currently deployed, from {env.current_version_url}" if env.current_version_source == "url"
@@ -70,7 +72,7 @@ def test_rollback_target_known(release):
 
 def test_rollback_images_in_registry(release):
     """The images of the new version and of the rollback target are pullable (when a registry is configured)."""
-    release.gate_run().check_rollback_images()
+    gate_run(release).check_rollback_images()
 
 
 def test_observability_reachable(release):
@@ -82,7 +84,7 @@ def test_observability_reachable(release):
 
 
 def test_smoke_tests_exist(release):
-    cases = release.smoke_case_names()
+    cases = smoke.case_names(release)
     if not cases:
         pytest.fail(f"smoke tests missing for {release.env.name}: configure smoke.endpoints or mark tests with @pytest.mark.release_phase('smoke')")
     release.section_note("Smoke tests", f"{len(cases)} case(s): {', '.join(cases)}")
@@ -90,19 +92,19 @@ def test_smoke_tests_exist(release):
 
 def test_change_window_open(release):
     """Inside a change window, outside blackouts and freezes (in the configured time zone)."""
-    release.gate_run().check_change_window()
+    gate_run(release).check_change_window()
 
 
 def test_approvals(release):
     """The required approvals, four-eyes: the releaser cannot approve, approvers are distinct."""
-    release.gate_run().check_approvals()
+    gate_run(release).check_approvals()
 
 
 def test_tracker_tickets_ready(release):
     """No ticket in scope still In Progress or Code Review (move-and-deploy is not allowed)."""
-    release.gate_run().check_tracker()
+    gate_run(release).check_tracker()
 
 
 def test_gate_decision(release):
     """A) proceed, B) abort, C) exclude a ticket and assemble again; the answer goes into the report."""
-    release.decide_gate()
+    gate.decide(release)

@@ -6,10 +6,12 @@ manual) is shown with its reasons; a person at a terminal picks A/B/C/D, CI take
 is deployed: smoke cases exist, production writes touch only test data, every endpoint has its
 read and write. A failure here means Aborted."""
 
+from pytest_release.phases import smoke, strategy
+
 
 def test_strategy_selected(release):
-    release.select_strategy()
+    strategy.select(release)
 
 
 def test_smoke_plan(release):
-    release.smoke_check_plan()
+    smoke.check_plan(release)

@@ -9,9 +9,8 @@ import pytest
 
 from pytest_release.adapters.envfile import check_env_file
 from pytest_release.metrics import MetricsUnavailable
-from pytest_release.phases.manual import run_manual_steps
-
-DEPLOY_HUNG = "Deploy hung — manual investigation required"
+from pytest_release.phases import execute
+from pytest_release.phases.execute import DEPLOY_HUNG
 
 
 def test_env_file_is_complete(release):
@@ -27,17 +26,17 @@ def test_env_file_is_complete(release):
 
 
 def test_baseline_recorded(release):
-    release.require_live_go_ahead()  # a release that will not deploy needs no baseline
+    execute.require_live_go_ahead(release)  # a release that will not deploy needs no baseline
     try:
-        release.measure_baseline()
+        execute.measure_baseline(release)
     except MetricsUnavailable as exc:
         pytest.fail(f"cannot measure the baseline: {exc}")
 
 
 def test_deploy_script_succeeds(release):
-    release.require_live_go_ahead()
+    execute.require_live_go_ahead(release)
     if release.choices.strategy == "manual":
-        run_manual_steps(release)
+        execute.run_manual_steps(release)
         return
     result = release.deploy()
     if result.outcome == "hung":

@@ -5,9 +5,11 @@ Aborted there (the live side never changed); after any other deploy it rolls bac
 
 import pytest
 
+from pytest_release.phases import smoke
+
 
 def test_smoke(release, smoke_case):
-    result = release.smoke_result(smoke_case)
+    result = smoke.result(release, smoke_case)
     if not result.ok:
         where = " on the idle side, before the switch" if release.choices.strategy == "blue-green" else ""
         pytest.fail(f"smoke test failure{where}: {result.name}: {result.problem}")

@@ -15,17 +15,17 @@ import pytest
 
 from pytest_release.adapters.prompt import Asker
 from pytest_release.core.strategy import planned_strategies
+from pytest_release.fixtures import INVOCATION_KEY, RELEASE_CONFIG_KEY
+from pytest_release.phases import traffic_shift
 
 
 def pytest_generate_tests(metafunc):
-    session = metafunc.config.pluginmanager.get_plugin("release-session")
-    env = session.release_config.environment(session.invocation.env)
+    invocation = metafunc.config.stash[INVOCATION_KEY]
+    env = metafunc.config.stash[RELEASE_CONFIG_KEY].environment(invocation.env)
     interactive = Asker(metafunc.config, print).interactive()
-    planned = planned_strategies(session.invocation.strategy, env.strategies, env.default_strategy, interactive)
+    planned = planned_strategies(invocation.strategy, env.strategies, env.default_strategy, interactive)
     if "canary_step" in metafunc.fixturenames:
-        from pytest_release.phases.canary import plan
-
-        steps = plan(env.canary) if "canary" in planned else []
+        steps = traffic_shift.plan(env.canary) if "canary" in planned else []
         metafunc.parametrize("canary_step", steps, ids=[s.id for s in steps])
     if "side" in metafunc.fixturenames:
         sides = ["idle-to-live"] if "blue-green" in planned else []
@@ -39,10 +39,10 @@ def _stopped(release) -> bool:
 def test_canary_step(release, canary_step):
     if _stopped(release):
         pytest.skip("an earlier step failed: no more traffic moves to the new version")
-    release.canary_step(canary_step)
+    traffic_shift.canary_step(release, canary_step)
 
 
 def test_blue_green_switch(release, side):
     if _stopped(release):
         pytest.skip("the release stopped earlier: users stay on the old side")
-    release.strategy_switch()
+    traffic_shift.switch(release)

@@ -7,22 +7,24 @@ as incomplete, and a leftover entry says what a person must finish."""
 
 import pytest
 
+from pytest_release.phases import commit, rollback
+
 
 def test_commit_or_rollback(release):
     if release.state.needs_rollback():
-        ok, detail = release.roll_back()
-        release.commit_bookkeeping()
+        ok, detail = rollback.roll_back(release)
+        commit.bookkeeping(release)
         if not ok:
             pytest.fail(f"rollback failed: {detail} — the system is in an unknown state and needs a person")
     elif release.state.may_commit():
-        release.commit()
+        commit.commit(release)
     else:
         release.section_note("Aborted", "the live system was not touched; nothing to commit or roll back.")
-        release.commit_bookkeeping()
+        commit.bookkeeping(release)
 
 
 def test_bookkeeping_complete(release):
-    book = release.commit_bookkeeping()
+    book = commit.bookkeeping(release)
     if book.problems:
         where = "; leftover: " + ", ".join(str(p) for p in book.leftovers) if book.leftovers else ""
         pytest.fail(f"release incomplete: {'; '.join(book.problems)}{where}")

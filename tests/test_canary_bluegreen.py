@@ -13,7 +13,7 @@ import pytest
 
 from pytest_release.config import CanarySettings, ConfigError, load_config
 from pytest_release.core.judge import MetricRule, WatchPolicy
-from pytest_release.phases.canary import plan, step_policy
+from pytest_release.phases.traffic_shift import plan, step_policy
 
 
 # --- config and the pure parts ------------------------------------------------------------------

@@ -14,14 +14,10 @@ import pytest
 import yaml
 
 from pytest_release.config import ConfigError, TagSettings, load_config
+from pytest_release.core import selfcheck
 from pytest_release.core.release import Verdict
-from pytest_release.phases import selfcheck
-from pytest_release.phases.bookkeeping import (
-    check_tag_pattern,
-    decide_tag,
-    plan_for,
-    tag_name,
-)
+from pytest_release.core.tags import check_tag_pattern, tag_name
+from pytest_release.phases.commit.bookkeeping import decide_tag, plan_for
 from tests.support.jira_server import JIRA_PAT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -354,7 +350,7 @@ def test_an_interrupt_during_the_bookkeeping_is_recorded_and_never_rolls_back(tm
     from pytest_release.adapters.tracker import FileTracker
     from pytest_release.clock import SimulatedClock
     from pytest_release.core.release import Outcome, Phase, Release
-    from pytest_release.phases.bookkeeping import Bookkeeping, Plan, settle
+    from pytest_release.phases.commit.bookkeeping import Bookkeeping, Plan, settle
 
     def interrupted(self, key, status):
         raise KeyboardInterrupt
@@ -389,7 +385,7 @@ def test_an_interrupt_during_the_bookkeeping_is_recorded_and_never_rolls_back(tm
 
 
 def test_the_demo_in_the_source_tree_never_rewrites_its_tracked_tracker_file():
-    from pytest_release.phases.bookkeeping import file_tracker_guard
+    from pytest_release.phases.commit.bookkeeping import file_tracker_guard
 
     demo = REPO / "examples" / "demo"
     config = load_config(demo / "release.yaml", environ={"DEMO_PORT": "8711"})

@@ -175,3 +175,30 @@ def test_a_window_ending_without_data_asks_before_it_passes():
     assert asked == [600.0]
     assert outcome.status == "rollback-chosen"
     assert outcome.message.startswith("soft breach at T+10m treated as hard (test)")
+
+
+# --- the precedence of answers, pure (core.escalation) ------------------------------------------
+from pytest_release.core.escalation import settle_soft_breach  # noqa: E402
+
+
+def test_the_option_wins_over_the_config_and_a_person():
+    answer = settle_soft_breach(option="extend:10m", configured="rollback", config_key="environments.x.watch.on_soft_breach", letter="A")
+    assert (answer.action, answer.seconds, answer.by) == ("extend", 600.0, "--release-on-soft-breach=extend:10m")
+
+
+def test_the_config_wins_over_a_person():
+    answer = settle_soft_breach(option=None, configured="continue", config_key="environments.x.watch.on_soft_breach", letter="B")
+    assert (answer.action, answer.by) == ("continue", "environments.x.watch.on_soft_breach=continue")
+
+
+def test_a_person_answers_when_neither_does():
+    assert settle_soft_breach(option=None, configured=None, config_key="k", letter="B").action == "rollback"
+    extend = settle_soft_breach(option=None, configured=None, config_key="k", letter="C", extension=90.0)
+    assert (extend.action, extend.seconds, extend.by) == ("extend", 90.0, "a person at the terminal")
+    assert settle_soft_breach(option=None, configured=None, config_key="k", letter="C").seconds == 300.0
+
+
+def test_nobody_answering_rolls_back_and_says_why():
+    answer = settle_soft_breach(option=None, configured=None, config_key="k", letter=None, nobody="CI is set")
+    assert answer.action == "rollback" and answer.by is None
+    assert answer.unanswered.startswith("nobody could be asked (CI is set)")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_release.phases.manual import checklist_from_procedures, parse_answer
+from pytest_release.core.manual import checklist_from_procedures, parse_answer
 from tests.support.demo import free_port
 
 TOKEN = "demo-3f9c2a7b51e04d8a"  # DEMO_API_TOKEN in the demo's .env

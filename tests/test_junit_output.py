@@ -128,7 +128,7 @@ def test_a_failed_deploy_and_a_failed_rollback_verification_in_junit(demo_releas
 def test_poll_cases_cover_every_poll_table_and_fail_where_polling_stopped():
     """A canary's steps each have a poll table before the window's own; names stay unique and
     only the poll that decided the failure fails."""
-    from pytest_release.report.ci import poll_cases
+    from pytest_release.ci import poll_cases
     from pytest_release.report.document import Section
 
     section = Section("Phase 5: Watch Window")

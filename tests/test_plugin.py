@@ -114,6 +114,15 @@ def test_usage_errors_exit_4_and_run_nothing(tiny_project: pytest.Pytester, args
     assert not list(tiny_project.path.glob("_docs/04_release/release_*.md"))
 
 
+def test_a_bad_ini_value_is_reported_under_its_ini_name(tiny_project: pytest.Pytester):
+    tiny_project.makeini("[pytest]\nrelease_on_soft_breach = maybe\n")
+    result = tiny_project.runpytest_subprocess("--release-env=staging", "--release-version=v2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini release_on_soft_breach: expected continue, rollback or extend:DURATION*"])
+    assert "--release-on-soft-breach" not in result.stderr.str()
+    assert not (tiny_project.path / "deploy-calls").exists()
+
+
 def test_bad_config_is_a_usage_error_naming_file_and_key(tiny_project: pytest.Pytester):
     (tiny_project.path / "release.yaml").write_text("environments:\n  staging:\n    watch: {interval: often}\n")
     result = tiny_project.runpytest_subprocess("--release-env=staging", "--release-version=v2")

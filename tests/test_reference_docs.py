@@ -181,7 +181,7 @@ def test_every_exit_status_is_documented():
 def test_every_deploy_script_argument_and_variable_is_documented():
     text = doc("deploy-script.md")
     arguments: set[str] = set()
-    for name in ("context.py", "phases/rollback.py", "phases/bluegreen.py", "phases/canary.py", "core/strategy.py"):
+    for name in ("context.py", "phases/rollback.py", "phases/traffic_shift.py", "core/strategy.py"):
         source = (ROOT / "pytest_release" / name).read_text()
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"--[a-z][a-z-]*", node.value):
@@ -222,3 +222,16 @@ def test_the_docs_link_to_each_other_and_every_link_resolves():
             if target.startswith("http"):
                 continue
             assert (page.parent / target).exists(), f"{page.name}: broken link {target}"
+
+
+def test_the_release_fixture_offers_exactly_what_docs_hooks_md_lists():
+    from pytest_release.context import ReleaseContext
+
+    table = doc("hooks.md").split("## The release fixture", 1)[1]
+    first_column = [row.split("|")[1] for row in table.splitlines() if row.startswith("| `")]
+    listed = {name for cell in first_column for name in re.findall(r"`([a-z_]+)", cell)}
+    public = {name for name in vars(ReleaseContext) if not name.startswith("_")}
+    public |= set(ReleaseContext.__annotations__)
+    public |= set(re.findall(r"self\.([a-z][a-z_]*)\s*(?::[^=\n]*)?=", inspect.getsource(ReleaseContext.__init__)))
+    assert sorted(public - listed) == [], "the release fixture offers these; docs/hooks.md does not list them"
+    assert sorted(listed - public) == [], "docs/hooks.md lists these; the release fixture does not offer them"

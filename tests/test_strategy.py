@@ -232,7 +232,7 @@ def test_the_strategy_s_change_summary_starts_at_the_last_tag_tag_pattern_names(
     from types import SimpleNamespace
 
     from pytest_release.config import ChangeSettings, GateSettings, TagSettings
-    from pytest_release.context import ReleaseContext
+    from pytest_release.phases import strategy
 
     root = tmp_path / "project"
     root.mkdir()
@@ -251,7 +251,7 @@ def test_the_strategy_s_change_summary_starts_at_the_last_tag_tag_pattern_names(
         env=SimpleNamespace(name="local", gate=GateSettings(changes=ChangeSettings())),
         config=SimpleNamespace(root=root, tag=TagSettings(pattern="deploy/{env}/{version}")),
     )
-    summary, error = ReleaseContext.strategy_change_summary(ctx)
+    summary, error = strategy.change_summary(ctx)
     assert error is None
     assert summary.base == "deploy/local/v1"
     assert [c.subject for c in summary.commits] == ["fix: the only change of this release"]

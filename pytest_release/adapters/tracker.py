@@ -21,6 +21,12 @@ import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from urllib.parse import urlsplit
+
+import requests
+import yaml
+
+from pytest_release.report.document import write_atomically
 
 if TYPE_CHECKING:
     from pytest_release.config import Config, TrackerSettings
@@ -65,7 +71,6 @@ class FileTracker:
         self.name = f"file tracker {self.path}"
 
     def _load(self) -> dict[str, Any]:
-        import yaml
 
         try:
             text = self.path.read_text(encoding="utf-8")
@@ -113,20 +118,17 @@ class FileTracker:
         if match and match.group("value").strip():
             new = text[: match.start("value")] + _yaml_scalar(status) + text[match.end("value") :]
         else:  # the mapping form, or an unusual layout: rewrite the whole document
-            import yaml
 
             data = self._load()
             entry = data[key]
             data[key] = {**entry, "status": status} if isinstance(entry, dict) else status
             new = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-        from pytest_release.report.document import write_atomically
 
         write_atomically(self.path, new)
 
 
 def _yaml_scalar(value: str) -> str:
     """A status as a YAML scalar: plain when safe, quoted when it would parse as something else."""
-    import yaml
 
     plain = value.strip()
     if re.fullmatch(r"[A-Za-z][A-Za-z0-9 _.()/-]*", plain) and yaml.safe_load(plain) == plain:
@@ -148,7 +150,6 @@ class JiraTracker:
         verify_tls: bool = True,
         credentials_env: str = "RELEASE_TRACKER",
     ) -> None:
-        from urllib.parse import urlsplit
 
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -213,7 +214,6 @@ class JiraTracker:
 
     def _session_for(self) -> Any:
         if self._session is None:
-            import requests
 
             session = requests.Session()
             session.trust_env = False  # no proxy or netrc credentials picked up silently
@@ -227,7 +227,6 @@ class JiraTracker:
         return self._session
 
     def _request(self, method: str, path: str, key: str, **kwargs: Any) -> Any:
-        import requests
 
         url = self.url + path
         try:

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import yaml
 
 from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN
+from pytest_release.adapters.registry import InvalidReference, validate_reference
 from pytest_release.config.model import (
     DEFAULT_CANARY_WEIGHTS,
     DEFAULT_RULES,
@@ -50,9 +51,12 @@ from pytest_release.config.schema import (
     _str_list,
     expand_env,
 )
+from pytest_release.core import restrictions as r
 from pytest_release.core.durations import parse_duration
 from pytest_release.core.escalation import parse_soft_breach_answer
 from pytest_release.core.strategy import STRATEGIES
+from pytest_release.core.tags import check_tag_pattern
+from pytest_release.metrics.promql import STANDARD_METRICS
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -139,7 +143,6 @@ def _read_tag(node: _Node, environments: Mapping[str, Any]) -> TagSettings:
     enabled = node.get("enabled", "auto", lambda v: str(v).lower() if isinstance(v, bool) else _str(v))
     if enabled not in ("auto", "true", "false"):
         node.fail(f"expected auto, true or false, got {enabled!r}", "enabled")
-    from pytest_release.phases.bookkeeping import check_tag_pattern
 
     pattern = node.get("pattern", "release/{version}", _str)
     try:
@@ -218,7 +221,6 @@ def _metrics_match_rules(node: _Node, env: Environment) -> Environment:
     """Every judged metric must be measurable, and every added query is judged: a rule without a
     query would read as "no data" (a hard breach) in every release; a query without a rule gets
     the default rule (higher is worse, soft at 1.5x)."""
-    from pytest_release.metrics.promql import STANDARD_METRICS
 
     metrics, watch = env.metrics, env.watch
     if metrics.provider == "scrape":
@@ -471,7 +473,6 @@ def _read_traffic(node: _Node) -> TrafficSettings:
 
 
 def _read_gate(node: _Node) -> GateSettings:
-    from pytest_release.core import restrictions as r
 
     changes = node.child("changes")
     ticket_pattern = changes.get("ticket_pattern", DEFAULT_TICKET_PATTERN, _str)
@@ -571,7 +572,6 @@ def _read_registry(node: _Node) -> RegistrySettings:
         node.fail("the registry's URL is required (like https://registry.example.com)", "url")
     if not repository:
         node.fail("the image repository is required (like acme/orders)", "repository")
-    from pytest_release.adapters.registry import InvalidReference, validate_reference
 
     try:
         validate_reference(repository, "latest")

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Mapping
 import pytest
 
 from pytest_release.metrics import MetricsProvider
+from pytest_release.metrics.prometheus import PrometheusProvider
+from pytest_release.metrics.promql import MetricNames, default_queries
+from pytest_release.metrics.scrape import ScrapeProvider
 
 if TYPE_CHECKING:
     from pytest_release.clock import Clock
@@ -25,14 +28,11 @@ def make_provider(env: "Environment", *, config_path: Path, clock: "Clock", envi
     settings = env.metrics
     if not settings.url:
         raise pytest.UsageError(f"{config_path}: environments.{env.name}.metrics.url is required")
-    from pytest_release.metrics.promql import MetricNames, default_queries
 
     names = MetricNames(**settings.names)
     if settings.provider == "scrape":
-        from pytest_release.metrics.scrape import ScrapeProvider
 
         return ScrapeProvider(settings.url, names, timeout=settings.timeout, clock=clock)
-    from pytest_release.metrics.prometheus import PrometheusProvider
 
     queries = default_queries(names)
     queries.update(settings.queries)

@@ -19,6 +19,7 @@ from pytest_release.adapters.traffic import TrafficGenerator
 from pytest_release.clock import Clock
 from pytest_release.core.judge import (
     Classification,
+    MetricRule,
     Poll,
     Status,
     WatchDecision,
@@ -99,7 +100,6 @@ class HealthCheck:
 
 def watch_policy(settings: "WatchSettings") -> WatchPolicy:
     """The judge's policy from an environment's `watch:` settings."""
-    from pytest_release.core.judge import MetricRule
 
     rules = tuple(
         MetricRule(name=r.name, direction=r.direction, soft=r.soft, hard=r.hard, floor=r.floor) for r in settings.rules

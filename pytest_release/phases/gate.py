@@ -14,36 +14,48 @@ import datetime as dt
 import getpass
 import glob
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
+from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 
+from pytest_release.adapters.acceptance import (
+    AcceptanceError,
+    evaluate_criteria,
+    read_criteria,
+)
+from pytest_release.adapters.git import (
+    GitError,
+    commit_time,
+    file_commit_time,
+    tag_time,
+)
+from pytest_release.adapters.history import last_released, past_releases
+from pytest_release.adapters.junit import (
+    JUnitError,
+    latest_run,
+    merge_reports,
+    read_junit,
+)
+from pytest_release.adapters.leftovers import write_leftover
+from pytest_release.adapters.registry import InvalidReference, Registry, RegistryError
+from pytest_release.adapters.tracker import TrackerError, tracker_for
+from pytest_release.config import TrackerSettings
+from pytest_release.context import ReleaseContext
 from pytest_release.core import gate
-from pytest_release.core.gate import Finding, GateOptions, TicketProblem
+from pytest_release.core.gate import Finding, TicketProblem
 from pytest_release.core.release import Phase
+from pytest_release.core.restrictions import check_approvals, perf_required_by
+from pytest_release.options import InvocationError, check_version
+from pytest_release.report.document import timestamp, write_atomically
 
 if TYPE_CHECKING:
     from pytest_release.adapters.git import ChangeSummary
-    from pytest_release.context import ReleaseContext
     from pytest_release.core.restrictions import ApprovalDecision
 
 _LIST_LIMIT = 20  # commits shown per component and kind before "... and N more"
-
-
-def options_from(pytest_config: pytest.Config) -> GateOptions:
-    """The gate's options, validated (plugin.py calls this early so a bad one is a usage error)."""
-    return GateOptions.from_values(
-        pytest_config.getoption("release_approved_by", None),
-        pytest_config.getoption("release_exclude_ticket", None),
-        pytest_config.getoption("release_by", None),
-    )
-
-
-def tag_glob(pattern: str, env: str) -> str:
-    """`release/{version}` (the tag phase 6 writes) -> `release/*`, the tags of earlier releases."""
-    return re.sub(r"\{[^{}]*\}", "*", pattern.replace("{env}", env))
 
 
 class GateRun:
@@ -53,7 +65,7 @@ class GateRun:
         self.release = release
         self.settings = release.env.gate
         self.root = release.config.root
-        self.options = options_from(release.pytest_config)
+        self.options = release.invocation.gate
         self.releaser, self.releaser_source = gate.releaser_identity(self.options.release_by, os.environ, _login())
         self.excluded: dict[str, str] = {key: "--release-exclude-ticket" for key in self.options.exclude_tickets}
         self.findings: dict[str, list[Finding]] = {}
@@ -114,24 +126,13 @@ class GateRun:
 
     def _publish_scope(self) -> None:
         """The scope as later phases read it (phase 6 moves these tickets)."""
-        choices: Any = self.release.choices
+        choices = self.release.choices
         choices.tickets = self.scope()
         choices.excluded_tickets = dict(self.excluded)
         choices.change_summary = self._changes
 
     # --- 1 and 2: acceptance criteria and the latest test report --------------------------------
     def check_acceptance(self) -> None:
-        from pytest_release.adapters.acceptance import (
-            AcceptanceError,
-            evaluate_criteria,
-            read_criteria,
-        )
-        from pytest_release.adapters.junit import (
-            JUnitError,
-            latest_run,
-            merge_reports,
-            read_junit,
-        )
 
         settings = self.settings
         doc = self.path(settings.acceptance_criteria)
@@ -188,7 +189,6 @@ class GateRun:
         self._conclude("acceptance", "Acceptance criteria", text, findings, details=table)
 
     def check_performance(self) -> None:
-        from pytest_release.core.restrictions import perf_required_by
 
         settings = self.settings
         mode = settings.performance_evidence
@@ -218,7 +218,6 @@ class GateRun:
         self._conclude("performance", "Performance evidence", text + ".", findings)
 
     def _latest_perf_report(self) -> tuple[str, dt.datetime] | None:
-        from pytest_release.adapters.git import file_commit_time
 
         newest: tuple[dt.datetime, str] | None = None
         pattern = os.path.join(glob.escape(os.fspath(self.root)), self.settings.perf_reports)
@@ -232,8 +231,6 @@ class GateRun:
         return (newest[1], newest[0]) if newest else None
 
     def _last_release_time(self) -> tuple[str, dt.datetime] | None:
-        from pytest_release.adapters.git import GitError, tag_time
-        from pytest_release.adapters.history import last_released
 
         candidates: list[tuple[dt.datetime, str]] = []
         changes = self.changes()
@@ -254,28 +251,16 @@ class GateRun:
 
     # --- 3: the change summary -------------------------------------------------------------------
     def changes(self) -> "ChangeSummary | None":
-        """The change summary, read from git once (None when git cannot say; see changes_error)."""
+        """The change summary (the context reads git once; None when git cannot say)."""
         if not self._changes_read:
-            from pytest_release.adapters.git import GitError, change_summary
-
             self._changes_read = True
-            c = self.settings.changes
-            pattern = c.tag_pattern or tag_glob(getattr(getattr(self.release.config, "tag", None), "pattern", "release/{version}"), self.release.env.name)
-            try:
-                self._changes = change_summary(
-                    self.root, tag_pattern=pattern, components=c.components or None, ticket_pattern=c.ticket_pattern,
-                    implementation_reports=self.path(self.settings.implementation_reports), paths=c.paths,
-                )
-            except GitError as exc:
-                self._changes_error = str(exc)
-            else:
-                self.release.choices.git_sha = self._changes.head_sha
+            self._changes, self._changes_error = self.release.changes()
+            if self._changes is not None:
                 self.release.update_header()
             self._publish_scope()
         return self._changes
 
     def head_time(self) -> dt.datetime | None:
-        from pytest_release.adapters.git import GitError, commit_time
 
         changes = self.changes()
         if changes is None:
@@ -302,11 +287,6 @@ class GateRun:
 
     # --- 4: rollback readiness -------------------------------------------------------------------
     def check_rollback_images(self) -> None:
-        from pytest_release.adapters.registry import (
-            InvalidReference,
-            Registry,
-            RegistryError,
-        )
 
         settings = self.release.env.registry
         if settings is None:
@@ -338,7 +318,6 @@ class GateRun:
 
     def last_released_version(self) -> str:
         """The version of the last Released report for this environment (current_version.source: report)."""
-        from pytest_release.adapters.history import past_releases
 
         release_dir = self.release.config.release_dir
         finished = (r for r in past_releases(release_dir, self.release.env.name, exclude=self.release.paths.report) if r.verdict)
@@ -370,7 +349,6 @@ class GateRun:
         self._conclude("window", "Change window", text, gate.window_findings(decision, calendar.timezone))
 
     def check_approvals(self) -> None:
-        from pytest_release.core.restrictions import check_approvals
 
         policy = self.settings.approvals
         given, by = list(self.options.approved_by), "--release-approved-by"
@@ -402,7 +380,6 @@ class GateRun:
     def write_approval_file(self, decision_by: str) -> Path | None:
         """manual_approvals/approval_<version>_<env>.md, before anything is deployed; a later
         attempt appends its own record, so the file is the history of approvals for that pair."""
-        from pytest_release.report.document import timestamp, write_atomically
 
         if self.approval is None or not self.approval[0].approved_by:
             return None
@@ -438,7 +415,6 @@ class GateRun:
 
     # --- 6: the tracker --------------------------------------------------------------------------
     def check_tracker(self) -> None:
-        from pytest_release.adapters.tracker import TrackerError, tracker_for
 
         changes = self.changes()
         scope = self.scope()
@@ -480,14 +456,12 @@ class GateRun:
         self._conclude("tracker", "Tracker", text, findings, deferred=deferred, details=details)
 
     def _blocking_statuses(self) -> tuple[str, ...]:
-        from pytest_release.config import TrackerSettings
 
         settings = getattr(self.release.config, "tracker", None)
         return tuple(getattr(settings, "blocking_statuses", None) or TrackerSettings.blocking_statuses)
 
     def _tracker_stops(self, exc: Exception, scope: Sequence[str]) -> None:
         """Unauthorized or unreachable: nothing the tracker says can be trusted; stop, leave a note."""
-        from pytest_release.adapters.leftovers import write_leftover
 
         release = self.release
         text = "\n".join(
@@ -633,7 +607,6 @@ def _mtime(path: Path) -> dt.datetime:
 
 
 def _zone(name: str) -> Any:
-    from zoneinfo import ZoneInfo
 
     return ZoneInfo(name)
 
@@ -643,3 +616,46 @@ def _login() -> str | None:
         return getpass.getuser()
     except Exception:  # no passwd entry in a container
         return None
+
+
+GATE_RUN = pytest.StashKey[GateRun]()
+
+
+def discover_current_version(ctx: ReleaseContext, url: str | None = None) -> str:
+    """The version serving now: asked of `url` (default `current_version.url`), or with
+    `current_version.source: report`, read from the last Released report for this environment."""
+    if url is None:
+        if ctx.env.current_version_source == "report":
+            return gate_run(ctx).last_released_version()
+        url = ctx.env.current_version_url
+        assert url, "config validation requires current_version.url for source: url"
+    try:
+        response = requests.get(url, timeout=ctx.env.smoke.request_timeout)
+        response.raise_for_status()
+        body = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        pytest.fail(f"no rollback target: could not read the deployed version from {url}: {exc}")
+    value = body.get(ctx.env.current_version_field) if isinstance(body, dict) else None
+    if not isinstance(value, str):
+        pytest.fail(f"no rollback target: {url} has no string field {ctx.env.current_version_field!r}")
+    try:
+        return check_version(value, f"the version reported by {url}")
+    except InvocationError as exc:
+        pytest.fail(f"no rollback target: {exc}")
+
+
+def decide(ctx: ReleaseContext) -> None:
+    """The runbook's A/B/C on the assembled gate summary: proceed, abort, or edit the scope."""
+    gate_run(ctx).decide()
+
+
+def gate_run(ctx: ReleaseContext) -> GateRun:
+    """What phase 1 found and decided, made on first use.
+
+    Later phases read the scope from it: `gate_run().scope()` (tickets after exclusions) and
+    `gate_run().changes()` (the change summary, None without git); both are also on
+    `choices.tickets` and `choices.change_summary`."""
+    run = ctx.stash.get(GATE_RUN, None)
+    if run is None:
+        run = ctx.stash[GATE_RUN] = GateRun(ctx)
+    return run

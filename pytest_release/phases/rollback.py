@@ -2,18 +2,46 @@
 
 Reached from phase 6, or from the end of the session when a release was cut short after it
 touched the live system (-x, Ctrl-C, SIGTERM). It runs once: a rollback that fails is reported as
-Rollback-Failed for a person to take over, never retried and never followed by another deploy."""
+Rollback-Failed for a person to take over, never retried and never followed by another deploy.
+
+Standalone rollback. Standalone rollback: `pytest --release-env=ENV --release-rollback-only --release-rollback-to=VERSION`.
+
+The runbook's standalone mode, for re-running a rollback against a chosen version (after a
+Rollback-Failed, or to take a version out of service by hand). It runs exactly what a release's
+rollback runs, `deploy.sh --rollback VERSION` then a smoke test and the short watch window, as the
+only check of the session (`release_suite/standalone_rollback.py`), with its own pair of reports:
+`standalone-rollback_<target>_<env>_<stamp>.md` (verdict, reason chain, self-verification) and
+`rollback_<replaced>_<env>_<stamp>.md` (the rollback's details, as after any release).
+
+Exit status: 0 when the target serves again and passed its verification (the verdict is
+Rolled-Back: what was asked for happened, so a pipeline's rollback job is green), 12
+Rollback-Failed, 11 when a precondition failed and nothing was run, 4 bad usage."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import signal
+import socket
 import threading
+from pathlib import Path
+
+import pytest
+import requests
 
 from pytest_release.adapters.smoke import SmokeRunner
-from pytest_release.context import ReleaseContext
+from pytest_release.context import Paths, ReleaseContext
 from pytest_release.core.judge import WatchDecision
-from pytest_release.metrics.window import HealthCheck, WatchWindow
-from pytest_release.report.document import MarkdownReport, timestamp
+from pytest_release.core.release import Phase, Verdict
+from pytest_release.metrics import MetricsUnavailable
+from pytest_release.metrics.window import WatchWindow
+from pytest_release.options import UNKNOWN_VERSION, InvocationError, check_version
+from pytest_release.report.document import (
+    MarkdownReport,
+    claim_new_file,
+    file_stamp,
+    timestamp,
+)
 
 UNKNOWN_STATE = (
     "The system is in an unknown state and needs a person: nothing further was deployed "
@@ -46,7 +74,13 @@ class _signals_noted:
             signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
-def roll_back(ctx: ReleaseContext, why: str) -> tuple[bool, str]:
+def roll_back(ctx: ReleaseContext) -> tuple[bool, str]:
+    """Roll back for the first trigger (or the interrupt that cut the session short)."""
+    chain = ctx.state.triggers or [f"session interrupted: {ctx.state.interrupted}"]
+    return _roll_back(ctx, chain[0])
+
+
+def _roll_back(ctx: ReleaseContext, why: str) -> tuple[bool, str]:
     state = ctx.state
     target = ctx.choices.rollback_target
     state.start_rollback(ctx.clock.now())
@@ -134,7 +168,7 @@ def _run(ctx: ReleaseContext, target: str | None, why: str) -> tuple[bool, str]:
         interval=min(ctx.env.watch.interval, ctx.env.watch.rollback_duration),
         historical=ctx.historical_metrics,
         traffic=ctx.traffic(),
-        health=health_check_for(ctx),
+        health=ctx.health_check(),
         on_poll=lambda poll, decision, remaining: (
             rows.rows.append([f"{poll.elapsed:.0f}s", decision.status.value, format_readings(decision)]),
             ctx.flush(),
@@ -150,15 +184,6 @@ def _run(ctx: ReleaseContext, target: str | None, why: str) -> tuple[bool, str]:
     return True, f"{target} is serving again (smoke passed, watched {ctx.env.watch.rollback_duration:g}s without a hard breach)"
 
 
-def health_check_for(ctx: ReleaseContext) -> HealthCheck | None:
-    if not ctx.env.watch.health_check or not ctx.config.health_script.exists():
-        return None
-    return HealthCheck(
-        [str(ctx.config.health_script), "--env", ctx.env.name], cwd=ctx.config.root,
-        env=ctx.script_env(), timeout=ctx.env.watch.health_timeout,
-    )
-
-
 def format_readings(decision: WatchDecision) -> str:
     parts = []
     for r in decision.readings:
@@ -168,3 +193,123 @@ def format_readings(decision: WatchDecision) -> str:
     return "; ".join(parts)
 
 
+# --- standalone rollback (--release-rollback-only) ------------------------------------------
+def claim_paths(release_dir: Path, target: str, replaced: str, env: str, stamp: str) -> tuple[Path, Path]:
+    """Create the standalone report exclusively, with a suffix its rollback report shares."""
+    def detail(suffix: str) -> Path:
+        return release_dir / f"rollback_{replaced}_{env}_{stamp}{suffix}.md"
+
+    main, suffix = claim_new_file(
+        release_dir, f"standalone-rollback_{target}_{env}_{stamp}", taken=lambda suffix: detail(suffix).exists()
+    )
+    return main, detail(suffix)
+
+
+class StandaloneRollbackContext(ReleaseContext):
+    """The release context of a standalone rollback: no new version, one phase, its own report."""
+
+    serving_source = "--release-version"
+
+    def open_report(self) -> None:
+        if self.invocation.version == UNKNOWN_VERSION:
+            self._discover_serving()
+        target = self.invocation.rollback_to or UNKNOWN_VERSION
+        report_path, rollback_path = claim_paths(
+            self.config.release_dir, target, self.invocation.version, self.invocation.env, file_stamp(self.started_at)
+        )
+        self.paths = Paths(report_path, rollback_path)
+        self.report = MarkdownReport(report_path, "release-report.md.j2", self.redactor.redact)
+        self.report.extra.update(env=self.invocation.env, version=self.invocation.version, standalone=True, target=target)
+        self.update_header()
+        self.report.flush()
+        self.say(f"standalone rollback report: {report_path}")
+
+    def _discover_serving(self) -> None:
+        url = self.env.current_version_url
+        self.serving_source = "unknown (no current_version.url configured)"
+        if not url:
+            return
+        try:
+            response = requests.get(url, timeout=self.env.smoke.request_timeout)
+            response.raise_for_status()
+            body = response.json()
+            value = body.get(self.env.current_version_field) if isinstance(body, dict) else None
+            version = check_version(value, f"the version reported by {url}") if isinstance(value, str) else None
+        except (requests.RequestException, ValueError, InvocationError) as exc:
+            self.serving_source = f"unknown ({url} did not answer: {type(exc).__name__})"
+            return
+        if version is None:
+            self.serving_source = f"unknown ({url} has no field {self.env.current_version_field!r})"
+            return
+        if version == self.invocation.rollback_to:
+            self.serving_source = f"currently deployed, from {url} (already the target)"
+        else:
+            self.serving_source = f"currently deployed, from {url}"
+        self.invocation = dataclasses.replace(self.invocation, version=version)
+        self.state.version = version
+
+    def update_header(self) -> None:
+        self.report.header.clear()
+        self.report.header.update(
+            {
+                "Mode": "standalone rollback (--release-rollback-only)",
+                "Environment": f"{self.env.name} ({self.env.kind})",
+                "Rollback target": f"{self.choices.rollback_target} (--release-rollback-to)",
+                "Serving before": f"{self.invocation.version} ({self.serving_source})",
+                "Config": str(self.config.path),
+                "Release dir": str(self.config.release_dir),
+                "Started": timestamp(self.started_at),
+                "Host": _hostname(),
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"<standalone rollback of {self.invocation.env} to {self.invocation.rollback_to}>"
+
+    # --- the run -------------------------------------------------------------------------------
+    def run_standalone_rollback(self) -> None:
+        """Check what a rollback needs, then run it; fails the check unless the target serves again."""
+        section = self.section(Phase.COMMIT)
+        target = self.choices.rollback_target
+        problem = self._precondition_problem()
+        if problem:
+            self.state.abort(problem)
+            section.text(f"**Not started:** {problem}. Nothing was run against {self.env.name}.")
+            self.flush()
+            pytest.fail(problem)
+        section.text(f"Rolling {self.env.name} back to **{target}** with `deploy.sh --env {self.env.name} --rollback {target}`, "
+                     "then a smoke test and the short watch window on it.")
+        self.state.touch_live_system(self.clock.now())
+        self.state.trigger_rollback(f"standalone rollback of {self.env.name} to {target} requested (--release-rollback-only)")
+        ok, detail = roll_back(self)
+        if not ok:
+            pytest.fail(f"rollback failed: {detail} — the system is in an unknown state and needs a person")
+
+    def _precondition_problem(self) -> str | None:
+        script = self.config.deploy_script
+        if not script.is_file() or not os.access(script, os.X_OK):
+            return f"deploy script missing or not executable: {script}"
+        if "--rollback" not in script.read_text(encoding="utf-8", errors="replace"):
+            return f"deploy-script defect: {script} does not handle --rollback"
+        try:
+            self.metrics().check_reachable()
+        except MetricsUnavailable as exc:
+            return f"observability backend unreachable: {exc} (the rollback could not be verified)"
+        except pytest.UsageError as exc:
+            return str(exc)
+        return None
+
+    # --- phase 6 hooks of the base class -------------------------------------------------------
+    def commit_standalone(self) -> bool:
+        return True
+
+    def commit_phases(self) -> tuple[Phase, ...]:
+        return (Phase.COMMIT,)
+
+    def commit_exit_code(self, verdict: Verdict) -> int:
+        return 0 if verdict is Verdict.ROLLED_BACK else verdict.exit_code
+
+
+def _hostname() -> str:
+
+    return socket.gethostname()

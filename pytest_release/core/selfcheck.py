@@ -2,18 +2,13 @@
 
 The release says what it did; this module checks it against what is on disk and in the state,
 so a report that claims "Released" while the tag, the tickets or the report itself are missing
-is caught by the tool rather than by the next operator. `evaluate` is pure (facts in, checklist
-out); `gather` is the one place that reads the disk."""
+is caught by the tool rather than by the next operator. Facts in, checklist out; the facts are
+gathered from the state and the disk by pytest_release.phases.commit.selfcheck."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
-
-if TYPE_CHECKING:
-    from pytest_release.context import ReleaseContext
-    from pytest_release.phases.bookkeeping import Bookkeeping
+from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -146,55 +141,3 @@ def _skips_item(f: Facts) -> CheckItem:
     if not_run:
         return CheckItem(True, f"phases that did not run ({len(not_run)}) have a recorded reason: {f.phases_not_run_reason}")
     return CheckItem(True, "no phase was skipped without a recorded reason")
-
-
-# --- gathering ---------------------------------------------------------------------------------
-def gather(ctx: "ReleaseContext", bookkeeping: "Bookkeeping | None", phases: Sequence[object], standalone: bool = False) -> Facts:
-    """The facts for `evaluate`, read from the state, the report model and the disk."""
-    from pytest_release.core.release import Outcome
-
-    state = ctx.state
-    report_path: Path = ctx.paths.report
-    try:
-        report_text: str | None = report_path.read_text(encoding="utf-8")
-    except OSError:
-        report_text = None
-    phase_facts = []
-    for phase in phases:
-        section = ctx.report.sections.get(phase.value)  # type: ignore[attr-defined]
-        ran = any(c.phase is phase for c in state.checks)
-        phase_facts.append(
-            PhaseFacts(
-                number=phase.number, title=phase.title, ran=ran,  # type: ignore[attr-defined]
-                has_section=section is not None,
-                started=bool(section and section.started), finished=bool(section and section.finished),
-            )
-        )
-    skipped = [c.name for c in state.checks if c.outcome is Outcome.SKIPPED and not c.message.strip()]
-    reasons = list(state.abort_reasons) + list(state.triggers) + ([state.interrupted] if state.interrupted else [])
-    b = bookkeeping
-    return Facts(
-        verdict=state.verdict().value,
-        report_name=report_path.name,
-        report_text=report_text,
-        phases=phase_facts,
-        live_touched=state.live_touched_at is not None,
-        rollback_started=state.rollback_started_at is not None,
-        rollback_report_name=ctx.paths.rollback_report.name,
-        rollback_report_exists=ctx.paths.rollback_report.exists(),
-        skipped_without_reason=skipped,
-        phases_not_run_reason=reasons[0] if reasons else None,
-        standalone=standalone,
-        ticket_target=b.ticket_target if b else None,
-        tracker_configured=b.tracker_configured if b else False,
-        tickets_moved=tuple(m.key for m in b.tickets if m.ok) if b else (),
-        tickets_failed=tuple(m.key for m in b.tickets if not m.ok) if b else (),
-        tickets_attempted=bool(b and b.tickets),
-        tag_demanded=bool(b and b.tag_demanded),
-        tag_ok=bool(b.tag_ok) if b else True,
-        tag_created=bool(b and b.tag_created),
-        tag_note=b.tag_note if b else "not evaluated",
-        retrospectives_demanded=tuple(b.retrospectives_demanded) if b else (),
-        retrospectives_written=tuple(b.retrospectives_written) if b else (),
-        incomplete=tuple(state.incomplete),
-    )

@@ -1,4 +1,6 @@
-"""A canary release, step by step: more traffic on the new version, then a short judgement.
+"""Phase 5, before the watch window: users move to the new version the way the strategy says.
+
+Canary. A canary release, step by step: more traffic on the new version, then a short judgement.
 
 Phase 3 deploys the first step (`deploy.sh ... --strategy canary --canary-weight 5`) and phase 4
 smoke-tests the canary. Then each step is its own pytest item in phase 5, before the full watch
@@ -11,16 +13,27 @@ A step is judged by the watch window's judge against the baseline recorded befor
 for `canary.step_analysis`. With `canary.selector` (label matchers such as
 `version="{version}"`) the metrics are the new version's own, so a bad 5% canary is not diluted
 by the 95% still on the old version; request rate (a share of the total) and saturation (a
-process metric) are then left out unless `canary.rules` names them."""
+process metric) are then left out unless `canary.rules` names them.
+
+Blue-green. The blue-green switch: users move from the live side to the idle side in one step.
+
+Phase 3 deployed the new version to the idle side (`deploy.sh ... --strategy blue-green`), which
+changes nothing users see, so the release has not touched the live system yet. Phase 4 smoke-
+tested the idle side at its own address (`smoke.preview_url`). A failure up to there is Aborted:
+the live side was never changed and still serves the old version. The switch
+(`deploy.sh ... --strategy blue-green --switch`) is the moment users are affected: from then on a
+failure rolls back (`deploy.sh --rollback`, which points the users back at the old side)."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
+from pytest_release.config import CanarySettings
+from pytest_release.context import ReleaseContext
 from pytest_release.core.judge import (
     Poll,
     WatchDecision,
@@ -30,11 +43,11 @@ from pytest_release.core.judge import (
 )
 from pytest_release.core.release import Phase
 from pytest_release.metrics import MetricsProvider
+from pytest_release.metrics.factory import make_provider
+from pytest_release.metrics.promql import render_selector
+from pytest_release.metrics.window import SoftAnswer, WatchWindow
 from pytest_release.report.document import Block
-
-if TYPE_CHECKING:
-    from pytest_release.config import CanarySettings
-    from pytest_release.context import ReleaseContext
+from pytest_release.report.watch import metric_cell
 
 QUALITY_RULES = ("error_rate", "p99_latency")
 
@@ -55,7 +68,7 @@ class CanaryStepPlan:
         return f"canary step {self.number}/{self.count} ({self.weight}%)"
 
 
-def plan(settings: "CanarySettings") -> list[CanaryStepPlan]:
+def plan(settings: CanarySettings) -> list[CanaryStepPlan]:
     steps = settings.steps
     return [
         CanaryStepPlan(i + 1, len(steps), s.weight, None if i == len(steps) - 1 else s.analysis)
@@ -63,7 +76,7 @@ def plan(settings: "CanarySettings") -> list[CanaryStepPlan]:
     ]
 
 
-def step_policy(policy: WatchPolicy, settings: "CanarySettings") -> WatchPolicy:
+def step_policy(policy: WatchPolicy, settings: CanarySettings) -> WatchPolicy:
     """The watch policy, narrowed to the rules that judge a step."""
     if settings.rules is not None:
         names: tuple[str, ...] = settings.rules
@@ -76,24 +89,21 @@ def step_policy(policy: WatchPolicy, settings: "CanarySettings") -> WatchPolicy:
     return dataclasses.replace(policy, rules=rules, min_requests=min_requests)
 
 
-def step_selector(settings: "CanarySettings", version: str) -> str:
+def step_selector(settings: CanarySettings, version: str) -> str:
     return settings.selector.replace("{version}", version).strip()
 
 
-def step_interval(settings: "CanarySettings", watch_interval: float, analysis: float) -> float:
+def step_interval(settings: CanarySettings, watch_interval: float, analysis: float) -> float:
     return min(settings.interval or watch_interval, analysis)
 
 
-def step_provider(ctx: "ReleaseContext") -> tuple[MetricsProvider, bool]:
+def step_provider(ctx: ReleaseContext) -> tuple[MetricsProvider, bool]:
     """The metrics a step is judged on: the new version's own (the environment's metrics narrowed
     by the selector, custom queries' `$selector` included), else the environment's. Returns the
     provider and whether the caller must close it."""
     selector = step_selector(ctx.env.canary, ctx.invocation.version)
     if not selector:
         return ctx.metrics(), False
-    from pytest_release.metrics.factory import make_provider
-    from pytest_release.metrics.promql import render_selector
-
     settings = ctx.env.metrics
     combined = ", ".join(part for part in (settings.names.get("selector", "").strip(), selector) if part)
     narrowed = dataclasses.replace(
@@ -105,7 +115,7 @@ def step_provider(ctx: "ReleaseContext") -> tuple[MetricsProvider, bool]:
     return make_provider(env, config_path=ctx.config.path, clock=ctx.clock), True
 
 
-def progress_block(ctx: "ReleaseContext", steps: list[CanaryStepPlan]) -> Block:
+def progress_block(ctx: ReleaseContext, steps: list[CanaryStepPlan]) -> Block:
     """The table of every step's state at the top of phase 5, updated as the steps run."""
     block = getattr(ctx, "_canary_progress", None)
     if block is None:
@@ -116,7 +126,7 @@ def progress_block(ctx: "ReleaseContext", steps: list[CanaryStepPlan]) -> Block:
             title=f"Canary progress ({ctx.invocation.version})",
         )
         block.rows[0][3] = "deployed in phase 3"
-        ctx._canary_progress = block  # type: ignore[attr-defined]
+        ctx.stash[CANARY_PROGRESS] = block
     return block
 
 
@@ -124,7 +134,13 @@ def _analysis_words(step: CanaryStepPlan) -> str:
     return "the full watch window" if step.analysis is None else format_elapsed(step.analysis)[2:]
 
 
-def run_step(ctx: "ReleaseContext", step: CanaryStepPlan) -> None:
+def canary_step(ctx: ReleaseContext, step: CanaryStepPlan) -> None:
+    """One canary step (its traffic, then its analysis); nothing for other strategies."""
+    if ctx.choices.strategy == "canary":
+        run_step(ctx, step)
+
+
+def run_step(ctx: ReleaseContext, step: CanaryStepPlan) -> None:
     """One canary step: move the traffic (except the first, deployed in phase 3), then judge it.
     Fails the calling item (a rollback trigger) on a deploy failure or a breach."""
     __tracebackhide__ = True  # the failure message says it all
@@ -167,12 +183,8 @@ def run_step(ctx: "ReleaseContext", step: CanaryStepPlan) -> None:
     pytest.fail(f"{step.title}: {outcome.message}")
 
 
-def analyse(ctx: "ReleaseContext", step: CanaryStepPlan, section: Any) -> Any:
+def analyse(ctx: ReleaseContext, step: CanaryStepPlan, section: Any) -> Any:
     """The short judgement after a step: the watch window's loop and judge, for step.analysis."""
-    from pytest_release.metrics.window import SoftAnswer, WatchWindow
-    from pytest_release.phases.rollback import health_check_for
-    from pytest_release.report.watch import metric_cell
-
     assert step.analysis is not None
     settings = ctx.env.canary
     policy = step_policy(ctx.policy(), settings)
@@ -194,18 +206,15 @@ def analyse(ctx: "ReleaseContext", step: CanaryStepPlan, section: Any) -> Any:
         ctx.say(f"canary {step.weight}% {format_elapsed(poll.elapsed)}, {remaining:.0f}s left: {summarize(decision)}")
         ctx.flush()
 
-    def on_soft(decision: WatchDecision) -> Any:
-        answer = getattr(ctx, "_answer_soft_breach", None)  # the watch window's escalation
-        if answer is None:
-            return SoftAnswer("rollback", 0.0, "a soft breach during a canary step")
-        return answer(decision, section)
+    def on_soft(decision: WatchDecision) -> SoftAnswer:
+        return ctx.escalate(decision, section)
 
     provider, own = step_provider(ctx)
     try:
         window = WatchWindow(
             provider=provider, policy=policy, baseline=ctx.choices.baseline, clock=ctx.clock,
             duration=step.analysis, interval=interval, historical=ctx.historical_metrics, traffic=ctx.traffic(),
-            health=health_check_for(ctx), on_poll=on_poll, on_soft=on_soft,
+            health=ctx.health_check(), on_poll=on_poll, on_soft=on_soft,
         )
         outcome = window.run()
     finally:
@@ -218,3 +227,29 @@ def analyse(ctx: "ReleaseContext", step: CanaryStepPlan, section: Any) -> Any:
     ctx.flush()
     return outcome
 
+
+CANARY_PROGRESS = pytest.StashKey[Block]()
+
+
+# --- blue-green ------------------------------------------------------------------------------
+def switch(ctx: ReleaseContext) -> None:
+    """Blue-green: switch users to the idle side, which passed its smoke test; nothing for other strategies."""
+    __tracebackhide__ = True
+    if ctx.choices.strategy != "blue-green":
+        return
+    version = ctx.invocation.version
+    section = ctx.section(Phase.WATCH)
+    section.text(f"**Blue-green switch:** the idle side runs {version} and passed its smoke test; users are switched to it now.")
+    ctx.say(f"blue-green: switching users to {version} (the idle side passed its smoke test)")
+    ctx.state.touch_live_system(ctx.clock.now())  # from here on, stopping means rolling back
+    argv = ctx.deploy_argv("--version", version, "--strategy", "blue-green", "--switch")
+    result = ctx.run_deploy_script(argv, section, ctx.report, "_deploy_switch.log", label="blue-green switch")
+    if result.ok:
+        section.text(f"Users are on {version}; the old side stays up, idle, for a fast switch back.")
+        ctx.say(f"blue-green: users are on {version}")
+        ctx.flush()
+        return
+    if result.outcome == "hung":
+        pytest.fail("blue-green switch: Deploy hung — manual investigation required")
+    why = f"exit code {result.exit_code}" if result.exit_code else (result.error or result.outcome)
+    pytest.fail(f"blue-green switch failure: {why}")

@@ -7,13 +7,18 @@ The verdict itself does not change: what is serving is what the release verified
 
 from __future__ import annotations
 
-import re
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from pytest_release.adapters.git import GitError, _git, create_tag
+from pytest_release.adapters.leftovers import write_leftover
+from pytest_release.adapters.tracker import tracker_for
+from pytest_release.config import TagSettings
 from pytest_release.core.release import Phase, Verdict
+from pytest_release.core.tags import tag_name
+from pytest_release.phases.commit.retrospective import write_retrospective
+from pytest_release.report.document import timestamp
 
 if TYPE_CHECKING:
     from pytest_release.config import TagSettings
@@ -21,8 +26,6 @@ if TYPE_CHECKING:
 
 DEFAULT_RELEASED_STATUS = "Released"
 DEFAULT_READY_STATUS = "Ready for Release"
-TAG_FIELDS = ("version", "env")
-_REF_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+/-]*")
 
 
 # --- what the verdict demands (pure) ------------------------------------------------------------
@@ -54,26 +57,6 @@ class TagDecision:
     make: bool
     name: str | None
     reason: str  # why not, or what
-
-
-def tag_name(pattern: str, version: str, env: str) -> str:
-    return string.Formatter().vformat(pattern, (), {"version": version, "env": env})
-
-
-def check_tag_pattern(pattern: str) -> None:
-    """ValueError unless `pattern` uses only {version} and {env}, and uses {version}."""
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
-    except ValueError as exc:
-        raise ValueError(f"not a valid tag pattern ({exc}): {pattern!r}") from None
-    unknown = [f for f in fields if f not in TAG_FIELDS]
-    if unknown:
-        raise ValueError(f"unknown placeholder {{{unknown[0]}}} in {pattern!r} (known: {{version}}, {{env}})")
-    if "version" not in fields:
-        raise ValueError(f"a tag pattern must contain {{version}}, got {pattern!r}")
-    sample = tag_name(pattern, "1.0", "prod")
-    if not _REF_NAME.fullmatch(sample) or ".." in sample or "//" in sample or sample.endswith((".lock", "/", ".")):
-        raise ValueError(f"{pattern!r} does not make a valid git tag name (letters, digits, '.', '_', '+', '-', '/')")
 
 
 def decide_tag(settings: "TagSettings", *, version: str, env: str, root: Path, toplevel: Path | None, toplevel_error: str = "") -> TagDecision:
@@ -156,7 +139,6 @@ class Bookkeeping:
 
 def summary_rows(ctx: "ReleaseContext", phases: Sequence[Phase] = tuple(Phase)) -> list[dict[str, str]]:
     """The verdict's summary table: one row per phase (also the tag message's body)."""
-    from pytest_release.report.document import timestamp
 
     rows = []
     for phase in phases:
@@ -176,7 +158,6 @@ def summary_rows(ctx: "ReleaseContext", phases: Sequence[Phase] = tuple(Phase)) 
 
 def tag_message(ctx: "ReleaseContext", verdict: Verdict) -> str:
     """The annotated tag's message: the verdict summary, readable with `git show TAG`."""
-    from pytest_release.report.document import timestamp
 
     rows = summary_rows(ctx)
     width = max(len(r["phase"]) for r in rows)
@@ -280,27 +261,14 @@ def tickets_in_scope(ctx: "ReleaseContext") -> tuple[list[str], str]:
         tickets = getattr(summary, "tickets", None)
         if isinstance(tickets, (list, tuple)):
             return [str(t) for t in tickets], "the change summary of the pre-release gate"
-    try:
-        from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN, change_summary
-
-        changes = getattr(getattr(ctx.config, "gate", None), "changes", None)
-        glob = getattr(changes, "tag_pattern", None) or tag_glob(tag_settings(ctx).pattern, ctx.env.name)
-        summary = change_summary(
-            ctx.config.root, tag_pattern=glob, ticket_pattern=getattr(changes, "ticket_pattern", None) or DEFAULT_TICKET_PATTERN
-        )
-    except Exception as exc:  # no git, no repository: no scope to read
-        return [], f"no change summary: {exc}"
-    return list(summary.tickets), f"the git log since the last tag matching {glob}"
-
-
-def tag_glob(pattern: str, env: str) -> str:
-    """The glob of earlier release tags: `release/{version}` -> `release/*`."""
-    return string.Formatter().vformat(pattern, (), {"version": "*", "env": env})
+    summary, error = ctx.changes()
+    if summary is None:
+        return [], f"no change summary: {error}"
+    return list(summary.tickets), "the git log since the last release tag"
 
 
 def _tracker(ctx: "ReleaseContext") -> Any:
     """The configured tracker, or None; raises what tracker_for raises (a TrackerError)."""
-    from pytest_release.adapters.tracker import tracker_for
 
     return tracker_for(ctx)
 
@@ -321,7 +289,6 @@ def file_tracker_guard(tracker_file: Path, root: Path, toplevel: Path | None) ->
 
 
 def _git_toplevel(root: Path) -> Path | None:
-    from pytest_release.adapters.git import GitError, _git
 
     try:
         return Path(_git(root, "rev-parse", "--show-toplevel").strip())
@@ -392,7 +359,6 @@ def _tracker_leftover_text(ctx: "ReleaseContext", target: str, failures: Sequenc
 
 
 def _tag(ctx: "ReleaseContext", book: Bookkeeping, verdict: Verdict) -> None:
-    from pytest_release.adapters.git import GitError, _git, create_tag
 
     settings = tag_settings(ctx)
     root = ctx.config.root
@@ -441,7 +407,6 @@ def _tag(ctx: "ReleaseContext", book: Bookkeeping, verdict: Verdict) -> None:
 
 
 def _existing_tag_commit(root: Path, name: str) -> str | None:
-    from pytest_release.adapters.git import GitError, _git
 
     try:
         return _git(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{name}^{{commit}}").strip() or None
@@ -474,7 +439,6 @@ def _tag_leftover_text(ctx: "ReleaseContext", name: str, created: bool, settings
 def _retrospective(ctx: "ReleaseContext", book: Bookkeeping, kind: str) -> None:
     book.retrospectives_demanded.append(kind)
     try:
-        from pytest_release.phases.retrospective import write_retrospective
 
         path = write_retrospective(ctx, kind, ctx.state.reason_chain())
     except Exception as exc:
@@ -494,7 +458,6 @@ def _retrospective(ctx: "ReleaseContext", book: Bookkeeping, kind: str) -> None:
 
 def _leftover(ctx: "ReleaseContext", book: Bookkeeping, topic: str, text: str) -> None:
     try:
-        from pytest_release.adapters.leftovers import write_leftover
 
         path = write_leftover(
             ctx.config.root, f"{topic} {ctx.invocation.version} {ctx.env.name}", text,
@@ -509,7 +472,6 @@ def _leftover(ctx: "ReleaseContext", book: Bookkeeping, topic: str, text: str) -
 
 
 def tag_settings(ctx: "ReleaseContext") -> "TagSettings":
-    from pytest_release.config import TagSettings
 
     settings = getattr(ctx.config, "tag", None)
     return settings if isinstance(settings, TagSettings) else TagSettings()

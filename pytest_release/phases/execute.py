@@ -1,106 +1,55 @@
-"""The manual strategy: a person deploys by hand, the release records and verifies.
+"""Phase 3's steps: the baseline, then deploy.sh (or, with the manual strategy, a person).
 
-Some environments cannot be deployed by a script (one-off VMs, regulated hosts). Phase 3 then
-does not run deploy.sh: it writes the operator's checklist into the report, waits for the
-operator's word (`done` or `failed`, typed at the terminal or given as
-`--release-manual-result` in CI) and records it verbatim. `done` goes on to smoke and watch;
-`failed` is a rollback trigger, because the operator has touched the live system.
-
-The checklist comes from `environments.<env>.manual.checklist` in release.yaml or, when that is
-absent, from the list under the environment's heading in the deployment procedures document."""
+From the moment the deploy script starts, stopping means rolling back. With the manual strategy
+phase 3 does not run deploy.sh: it writes the operator's checklist into the report, waits for the
+operator's word (`done` or `failed`, typed at the terminal or given as `--release-manual-result`
+in CI) and records it verbatim; `failed` is a rollback trigger, because the operator has touched
+the live system. The checklist comes from `environments.<env>.manual.checklist` or from the
+environment's heading in the deployment procedures document (core.manual)."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
+import requests
 
-from pytest_release.core.prose import prose_lines
+from pytest_release.context import ReleaseContext
+from pytest_release.core.manual import (
+    OPTION,
+    ManualAnswer,
+    checklist_from_procedures,
+    parse_answer,
+)
 from pytest_release.core.release import Phase
+from pytest_release.metrics import window
 from pytest_release.report.document import timestamp
 
-if TYPE_CHECKING:
-    from pytest_release.context import ReleaseContext
-
-OPTION = "--release-manual-result"
-ANSWERS = ("done", "failed")
-
-__all__ = ["ANSWERS", "ManualAnswer", "OPTION", "checklist_from_procedures", "parse_answer", "run_manual_steps"]
+DEPLOY_HUNG = "Deploy hung — manual investigation required"
 
 
-@dataclass(frozen=True)
-class ManualAnswer:
-    result: str  # "done" or "failed"
-    text: str  # what the operator wrote, verbatim
-
-    @property
-    def failed(self) -> bool:
-        return self.result == "failed"
-
-
-_ANSWER = re.compile(r"\s*(done|failed)\b(.*)", re.IGNORECASE | re.DOTALL)
-
-
-def parse_answer(text: str) -> ManualAnswer | None:
-    """`done` or `failed`, optionally followed by what happened (`failed: step 3 timed out`).
-    None for anything else."""
-    match = _ANSWER.fullmatch(text)  # \b: "doneish" or "failedover" is not an answer
-    if match is None:
-        return None
-    return ManualAnswer(match.group(1).lower(), text.strip())
+def measure_baseline(ctx: ReleaseContext) -> None:
+    """What the serving version looks like before the deploy: what every poll is compared with."""
+    w = ctx.env.watch
+    ctx.say(f"measuring the baseline of the serving version for {w.baseline:g}s")
+    baseline = window.measure_baseline(ctx.metrics(), ctx.clock, w.baseline, historical=ctx.historical_metrics, traffic=ctx.traffic())
+    ctx.choices.baseline = baseline
+    ctx.section(Phase.EXECUTE).table(
+        ["Metric", "Baseline"],
+        [[name, "no data" if value is None else f"{value:.6g}"] for name, value in sorted(baseline.items())],
+        title=f"Baseline over {w.baseline:g}s before the deploy",
+    )
+    ctx.flush()
 
 
-# --- the checklist ---------------------------------------------------------------------------
-_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
-_ITEM = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(.*\S)\s*$")
-_CHECKBOX = re.compile(r"^\[[ xX]\]\s+")
+def require_live_go_ahead(ctx: ReleaseContext) -> None:
+    """A release that an earlier check stopped deploys nothing (and needs no baseline)."""
+    if not ctx.state.may_touch_live_system():
+        pytest.skip("not touching the live system: an earlier check did not pass")
 
 
-def _names(heading: str, env: str) -> bool:
-    return re.search(rf"(?<![A-Za-z0-9_-]){re.escape(env)}(?![A-Za-z0-9_-])", heading, re.IGNORECASE) is not None
-
-
-def checklist_from_procedures(markdown: str, env: str) -> list[str]:
-    """The steps listed under the first heading that names `env` (`## Staging`, `### local:
-    manual steps`), down to the next heading of the same or a higher level.
-
-    Top-level bullet or numbered items are the steps; nested items and indented continuation
-    lines belong to the step above them. Checkboxes (`- [ ] ...`) are dropped from the text."""
-    steps: list[str] = []
-    level: int | None = None
-    base_indent: int | None = None
-    for line in prose_lines(markdown):
-        heading = _HEADING.match(line)
-        if heading:
-            depth = len(heading.group(1))
-            if level is not None and depth <= level:
-                if steps:
-                    break
-                level = None
-            if level is None and _names(heading.group(2), env):
-                level, base_indent = depth, None
-            continue
-        if level is None or not line.strip():
-            continue
-        item = _ITEM.match(line)
-        indent = len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
-        if item:
-            text = _CHECKBOX.sub("", item.group(2)).strip()
-            if base_indent is None:
-                base_indent = indent
-            if indent <= base_indent:
-                steps.append(text)
-            elif steps:
-                steps[-1] += f"; {text}"
-        elif steps and indent > (base_indent or 0):
-            steps[-1] += f" {line.strip()}"
-    return [s for s in steps if s]
-
-
-def resolve_checklist(ctx: "ReleaseContext") -> tuple[list[str], str]:
+# --- the manual strategy ---------------------------------------------------------------------
+def resolve_checklist(ctx: ReleaseContext) -> tuple[list[str], str]:
     """The steps and where they came from; pytest.fail (before anything is touched) when neither
     source has any."""
     env = ctx.env
@@ -122,7 +71,7 @@ def resolve_checklist(ctx: "ReleaseContext") -> tuple[list[str], str]:
 
 
 # --- phase 3 with the manual strategy -----------------------------------------------------
-def run_manual_steps(ctx: "ReleaseContext") -> ManualAnswer:
+def run_manual_steps(ctx: ReleaseContext) -> ManualAnswer:
     """Show the checklist, get the operator's answer, record it verbatim; fail the check on
     `failed` (a rollback trigger) and when `done` cannot be confirmed against the serving version."""
     steps, source = resolve_checklist(ctx)
@@ -134,7 +83,7 @@ def run_manual_steps(ctx: "ReleaseContext") -> ManualAnswer:
     ctx.flush()
     ctx.say(f"manual deploy of {version} to {env}: the operator's steps:\n" + "\n".join(f"  {i}. {s}" for i, s in enumerate(steps, 1)))
 
-    given = ctx.pytest_config.getoption("release_manual_result", None)
+    given = ctx.invocation.manual_result
     if given is not None:
         answer, by = parse_answer(given), OPTION
         if answer is None:  # validated in plugin.py already; kept for direct callers
@@ -160,14 +109,14 @@ def run_manual_steps(ctx: "ReleaseContext") -> ManualAnswer:
     return answer
 
 
-def _touch(ctx: "ReleaseContext", detail: str) -> None:
+def _touch(ctx: ReleaseContext, detail: str) -> None:
     first = ctx.state.live_touched_at is None
     ctx.state.touch_live_system(ctx.clock.now())
     if first:
         ctx.pytest_config.hook.pytest_release_notify(release=ctx, event="started", detail=detail)
 
 
-def _ask(ctx: "ReleaseContext") -> ManualAnswer | None:
+def _ask(ctx: ReleaseContext) -> ManualAnswer | None:
     while True:
         text = ctx.asker.text(
             "Carry out the steps above, then type 'done' or 'failed' (anything after it is recorded, "
@@ -181,7 +130,7 @@ def _ask(ctx: "ReleaseContext") -> ManualAnswer | None:
         ctx.say(f"{text!r} is neither 'done' nor 'failed'")
 
 
-def _confirm_version(ctx: "ReleaseContext") -> None:
+def _confirm_version(ctx: ReleaseContext) -> None:
     """`done` is the operator's word; where the environment reports its version, check it."""
     url = ctx.env.current_version_url
     section = ctx.section(Phase.EXECUTE)
@@ -189,7 +138,6 @@ def _confirm_version(ctx: "ReleaseContext") -> None:
         section.text("The serving version could not be confirmed (no `current_version.url` for this environment).")
         ctx.flush()
         return
-    import requests
 
     wanted = ctx.invocation.version
     try:

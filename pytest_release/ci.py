@@ -21,7 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+import pytest
+from _pytest.junitxml import xml_key
+
 from pytest_release.core.release import Outcome, Phase, Verdict
+from pytest_release.fixtures import PHASE_KEY
 
 if TYPE_CHECKING:
     from pytest_release.context import ReleaseContext
@@ -148,7 +152,6 @@ class _Failure:
 
 def write_junit_cases(xml: Any, cases: Sequence[JUnitCase], redact: Any = lambda s: s) -> None:
     """Hand `cases` to the junitxml plugin (`LogXML`) as call + teardown reports."""
-    import pytest
 
     for case in cases:
         path, _, name = case.nodeid.partition("::")
@@ -160,12 +163,10 @@ def write_junit_cases(xml: Any, cases: Sequence[JUnitCase], redact: Any = lambda
 
 
 def add_to_junit(ctx: "ReleaseContext", verdict: Verdict, session: Any) -> None:
-    from _pytest.junitxml import xml_key
 
     xml = ctx.pytest_config.stash.get(xml_key, None)
     if xml is None:
         return
-    from pytest_release.session import PHASE_KEY
 
     modules: dict[Phase, str] = {}
     for item in getattr(session, "items", ()):
@@ -191,7 +192,6 @@ def lift_case_properties(config: Any, report: Any, redact: Any = lambda s: s) ->
     rejects them: in release mode a check's `record_property` values go on the suite instead
     (`release.*` names as they are, others prefixed with the check's name). Called for each
     teardown report before the junitxml plugin sees it."""
-    from _pytest.junitxml import xml_key
 
     xml = config.stash.get(xml_key, None)
     if xml is None or getattr(xml, "family", "xunit2") != "xunit2" or report.when != "teardown" or not report.user_properties:
