@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 import pytest
+import requests
 
 from pytest_release.adapters.deploy import (
     OutputLog,
@@ -24,6 +25,7 @@ from pytest_release.adapters.deploy import (
 from pytest_release.adapters.envfile import parse_env_file
 from pytest_release.adapters.git import ChangeSummary, GitError, change_summary
 from pytest_release.adapters.prompt import Asker
+from pytest_release.adapters.signals import InterruptGate
 from pytest_release.adapters.traffic import TrafficGenerator
 from pytest_release.clock import Clock
 from pytest_release.config import Config, Environment
@@ -38,7 +40,7 @@ from pytest_release.core.tags import previous_release_glob
 from pytest_release.metrics import MetricsProvider
 from pytest_release.metrics.factory import make_provider
 from pytest_release.metrics.window import HealthCheck, SoftAnswer, watch_policy
-from pytest_release.options import Invocation
+from pytest_release.options import Invocation, InvocationError, check_version
 from pytest_release.report.document import (
     Autoflush,
     MarkdownReport,
@@ -71,6 +73,14 @@ class Choices:
     tickets: tuple[str, ...] | None = None  # the gate's scope after exclusions (None: not read)
     excluded_tickets: Mapping[str, str] = field(default_factory=dict)  # key -> who excluded it
     change_summary: ChangeSummary | None = None  # the gate's, for phases 2 and 6
+
+class ServingUnknown(Exception):
+    """The serving version cannot be told: `args[0]` says why in full, `short` in a few words."""
+
+    def __init__(self, message: str, short: str) -> None:
+        super().__init__(message)
+        self.short = short
+
 
 class ReleaseContext:
     paths: Paths  # set by open_report, before any phase runs
@@ -110,6 +120,7 @@ class ReleaseContext:
         self.current_phase = Phase.GATE
         self.smoke_user_cases: tuple[str, ...] = ()  # the project's own release_phase("smoke") tests
         self.stash = pytest.Stash()  # each phase's own state, under keys its module declares
+        self.interrupts = InterruptGate(self._interrupted_by, self._signal_noted)
 
     def open_report(self) -> None:
         """Claim the report's file name and write its header: the first thing on disk, once the
@@ -118,7 +129,7 @@ class ReleaseContext:
             self.config.release_dir, self.invocation.version, self.invocation.env, self.started_at
         )
         self.paths = Paths(report_path, rollback_path)
-        self.report = MarkdownReport(report_path, "release-report.md.j2", self.redactor.redact)
+        self.report = self.new_report(report_path, "release-report.md.j2")
         self.report.extra.update(env=self.invocation.env, version=self.invocation.version)
         self.update_header()
         self.report.flush()
@@ -140,6 +151,41 @@ class ReleaseContext:
             return parse_env_file(self.config.env_file)
         except Exception:  # reported by the env-file check in phase 3; redact what can be read
             return {}
+
+    def new_report(self, path: Path, template: str) -> MarkdownReport:
+        """A report of this release (the release report, the rollback report): redacted, and
+        never stopping the release when the disk refuses a write."""
+        return MarkdownReport(path, template, self.redactor.redact, on_write_error=self._report_not_written)
+
+    def _report_not_written(self, path: Path, exc: OSError) -> None:
+        """A report write failed (ENOSPC, EROFS, EACCES, EIO): the release goes on, the rollback
+        included; the failure is said once per file and cause, and the record is incomplete."""
+        problem = f"{path.name} could not be written: {exc.strerror or exc}"
+        if problem in self.state.incomplete:
+            return
+        self.state.incomplete.append(problem)
+        # The audit trail is part of the release: without it, nothing more is deployed. Before
+        # the live change that is an abort; after it, a rollback (which goes on writing blind).
+        state = self.state
+        if state.rollback_started_at is None:
+            if state.live_touched_at is None:
+                state.abort(f"the release report could not be written: {problem}")
+            else:
+                state.trigger_rollback(f"the release report could not be written: {problem}")
+        self._write_line(self.redactor.redact(
+            f"REPORT NOT WRITTEN: {problem}; the verdict is in this terminal, the JUnit XML and the exit status"
+        ))
+
+    def _interrupted_by(self, name: str) -> None:
+        if name == "SIGTERM":  # Ctrl-C is recorded by the session's pytest_keyboard_interrupt
+            self.state.interrupt("SIGTERM received (job cancelled?)")
+
+    def _signal_noted(self, name: str, held: bool) -> None:
+        what = "the rollback and the verdict" if self.state.rollback_started_at is not None else "the verdict"
+        self.say(f"signal {name} received during the rollback: finishing the rollback first" if held and self.state.rollback_started_at is not None
+                 else f"signal {name} received again: finishing {what} first")
+        if held and self.state.rollback_started_at is not None and self.state.rollback_result is None:
+            self.state.incomplete.append(f"{name} received during the rollback")
 
     def update_header(self) -> None:
         c = self.choices
@@ -372,6 +418,43 @@ class ReleaseContext:
                 self._changes = (summary, None)
                 self.choices.git_sha = summary.head_sha
         return self._changes
+
+    # --- what serves -----------------------------------------------------------------------
+    def serving_version(self, url: str | None = None) -> str:
+        """The version serving now, asked of `url` (default `current_version.url`); ServingUnknown
+        says why it cannot be told. Phase 1 takes it as the rollback target; after a deploy, a
+        switch, the last canary step or a rollback it must be the version that was deployed."""
+        url = url or self.env.current_version_url
+        if not url:
+            raise ServingUnknown(f"no current_version.url for {self.env.name}", "not configured")
+        try:
+            response = requests.get(url, timeout=self.env.smoke.request_timeout)
+            response.raise_for_status()
+            body = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise ServingUnknown(f"could not read the deployed version from {url}: {exc}", f"{url} did not answer: {type(exc).__name__}") from None
+        value = body.get(self.env.current_version_field) if isinstance(body, dict) else None
+        if not isinstance(value, str):
+            raise ServingUnknown(f"{url} has no string field {self.env.current_version_field!r}", f"{url} has no field {self.env.current_version_field!r}")
+        try:
+            return check_version(value, f"the version reported by {url}")
+        except InvocationError as exc:
+            raise ServingUnknown(str(exc), f"{url} did not answer: {type(exc).__name__}") from None
+
+    def serving_problem(self, expected: str, after: str) -> str | None:
+        """Why `expected` is not known to serve `after` a change (None when it does, or when
+        the environment has no current_version.url to ask): a deploy script that exits 0
+        without deploying is caught here, not in the watch window."""
+        if not self.env.current_version_url:
+            return None
+        try:
+            serving = self.serving_version()
+        except ServingUnknown as exc:
+            return f"{after}, the serving version could not be read: {exc}"
+        if serving != expected:
+            return f"{after} reported success but {serving} serves, not {expected}"
+        self.say(f"{expected} serves {self.env.name} ({after})")
+        return None
 
     # --- a standalone rollback (phases.rollback.StandaloneRollbackContext) overrides these ----
     def commit_standalone(self) -> bool:

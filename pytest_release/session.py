@@ -8,8 +8,8 @@ the end of the session, however it comes, into a verdict: a rollback still runs 
 from __future__ import annotations
 
 import fnmatch
+import sys
 import importlib.util
-import signal
 from pathlib import Path
 from typing import Any, Generator
 
@@ -73,7 +73,6 @@ class ReleaseSession:
         self.standalone = invocation.rollback_only
         self.suite = _standalone_suite() if self.standalone else suite_files()
         self.remaining: dict[Phase, int] = {}
-        self._previous_sigterm: Any = None
         self._terminal: Any = None
         self.report_open = False
         self.phases_collected = False
@@ -96,7 +95,7 @@ class ReleaseSession:
             clock=clock, write_line=self._write_line,
         )
         self.config.stash[CONTEXT_KEY] = self.ctx
-        self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.ctx.interrupts.install()  # the first SIGINT/SIGTERM stops the session, later ones are noted
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.ctx is None or not self.phases_collected:
@@ -141,12 +140,6 @@ class ReleaseSession:
             self._terminal.ensure_newline()
             for part in line.splitlines() or [""]:
                 self._terminal.write_line(f"[release] {part}")
-
-    def _on_sigterm(self, signum: int, frame: Any) -> None:
-        """A cancelled CI job: take the same path as Ctrl-C so the rollback and verdict happen."""
-        if self.ctx is not None:
-            self.ctx.state.interrupt("SIGTERM received (job cancelled?)")
-        raise KeyboardInterrupt("SIGTERM")
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         ctx = self.ctx
@@ -261,8 +254,10 @@ class ReleaseSession:
             section.started = ctx.clock.now()
             ctx.say(f"phase {phase.number}: {phase.title}")
             ctx.flush()
-        if phase.touches_live_system and item.path not in self.suite and (ctx.state.abort_reasons or ctx.state.triggers):
-            pytest.skip("the release stopped earlier")
+        if phase.touches_live_system and (ctx.state.abort_reasons or ctx.state.triggers):
+            if item.path not in self.suite or phase is not Phase.EXECUTE or ctx.state.triggers:
+                first = (ctx.state.triggers or ctx.state.abort_reasons)[0]
+                pytest.skip(f"the release stopped earlier: {ctx.redactor.redact(first)}")
         if phase is Phase.SMOKE:
             smoke.check_budget(ctx)  # a case that starts after the phase budget ran out fails
 
@@ -349,6 +344,10 @@ class ReleaseSession:
         ctx = self.ctx
         if ctx is None or not self.report_open:
             return  # stopped before any phase could run (a usage error): pytest's status stands
+        with ctx.interrupts.hold():  # a signal now would cut the rollback or the verdict short
+            self._finish(ctx, session, exitstatus)
+
+    def _finish(self, ctx: ReleaseContext, session: pytest.Session, exitstatus: int) -> None:
         state = ctx.state
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             state.interrupt("interrupted")
@@ -360,7 +359,11 @@ class ReleaseSession:
             state.abort(f"no phase ran (pytest exit status {int(exitstatus)}: collection errors?)")
         if state.needs_rollback():
             rollback.roll_back(ctx)
-        verdict = commit.finish(ctx, self.config.hook)
+        try:
+            verdict = commit.finish(ctx, self.config.hook)
+        except Exception as exc:  # the report's last rendering failed: the verdict still stands
+            state.incomplete.append(f"the report's final rendering failed: {type(exc).__name__}: {exc}")
+            verdict = state.verdict()
         reasons = state.reason_chain()
         self.config.hook.pytest_release_verdict(release=ctx, verdict=verdict, reasons=reasons)
         self.config.hook.pytest_release_notify(release=ctx, event=_EVENTS[verdict], detail=ctx.redactor.redact(state.headline()))
@@ -414,6 +417,9 @@ class ReleaseSession:
         for problem in self.hook_errors:
             tr.write_line(f"user hook error: {problem}", yellow=True)
         tr.write_line(f"exit status: {exit_code}")
+        if any("could not be written" in problem for problem in ctx.state.incomplete):
+            # the report is not on disk: the verdict goes to stderr too, for whoever reads the log
+            sys.stderr.write(f"pytest-release: {ctx.redactor.redact(ctx.state.headline())} (exit status {exit_code}; the report could not be written)\n")
 
     # --- user hooks: an implementation that raises is reported, never fatal ----------------------
     @pytest.hookimpl(wrapper=True)
@@ -449,9 +455,8 @@ class ReleaseSession:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._release_lock()  # also when the session ended without reaching a verdict
-        if self._previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
-            self._previous_sigterm = None
+        if self.ctx is not None:
+            self.ctx.interrupts.restore()
 
 
 _EVENTS = {

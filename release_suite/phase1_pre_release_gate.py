@@ -66,6 +66,7 @@ def test_rollback_target_known(release):
     if choices.rollback_target == release.invocation.version:
         pytest.fail(f"{release.invocation.version} is already the version serving {release.env.name}: nothing to release")
     release.state.rollback_target = choices.rollback_target
+    gate.note_rollback_target_not_serving(release)  # an explicit target that is not what serves: an open risk
     release.update_header()
     release.section_note("Rollback plan", f"roll back to **{choices.rollback_target}** ({choices.rollback_target_source}) with `deploy.sh --env {release.env.name} --rollback {choices.rollback_target}`.")
 
@@ -103,6 +104,11 @@ def test_approvals(release):
 def test_tracker_tickets_ready(release):
     """No ticket in scope still In Progress or Code Review (move-and-deploy is not allowed)."""
     gate_run(release).check_tracker()
+
+
+def test_release_dir_writable(release):
+    """The reports can be written, with room to spare: a full disk stops the release here."""
+    gate.check_release_dir(release)
 
 
 def test_gate_decision(release):

@@ -47,3 +47,4 @@ def test_deploy_script_succeeds(release):
         if result.exit_code is not None and result.exit_code > 0:
             pytest.fail(f"deploy script failure: exit code {result.exit_code}")
         pytest.fail(f"deploy script failure: {result.error or result.outcome}")
+    execute.verify_serving(release)  # a script that exits 0 without deploying is caught here

@@ -370,3 +370,22 @@ def _listing(title: str, items: Sequence[str]) -> list[str]:
 
 def _utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+#: What a release dir must have free before anything is touched: the report, its rollback report,
+#: the charts and a few megabytes of deploy output beside them. Less, and a report write could
+#: fail mid-deploy: the release would then roll back, so it is better not to start.
+MIN_RELEASE_DIR_FREE = 16 * 1024 * 1024
+
+
+def release_dir_finding(release_dir: str, free: int | None, problem: str | None, needed: int = MIN_RELEASE_DIR_FREE) -> Finding | None:
+    """The release dir must take a write and have `needed` bytes free (None: it does)."""
+    if problem is not None:
+        return Finding("release-dir", f"the release dir {release_dir} cannot be written: {problem}")
+    if free is not None and free < needed:
+        return Finding(
+            "release-dir",
+            f"the release dir {release_dir} has {free // 1024} KiB free, less than the {needed // (1024 * 1024)} MiB a "
+            "release needs for its reports and the deploy output: free some space first",
+        )
+    return None

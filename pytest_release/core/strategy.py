@@ -173,6 +173,15 @@ def deploy_reaches_users(strategy: str, args: Sequence[str]) -> bool:
     return True
 
 
+def serves_everyone(strategy: str, args: Sequence[str]) -> bool:
+    """After this deploy-script call, is every user on the new version, so that what serves can
+    be checked against it? A canary only at 100%, blue-green only after its switch."""
+    if strategy == "canary":
+        weights = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--canary-weight"]
+        return not weights or weights[-1] == "100"
+    return deploy_reaches_users(strategy, args)
+
+
 # --- restrictions.md ------------------------------------------------------------------------
 _MANUAL_LINE = re.compile(
     r"^[\s>*+-]*(?:\*\*|__)?\s*(?:deploy(?:ment)?\s+|release\s+)?strategy\s*(?:\((?P<scope>[^)]*)\))?\s*(?:\*\*|__)?\s*:"

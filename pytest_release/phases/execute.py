@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import requests
 
-from pytest_release.context import ReleaseContext
+from pytest_release.context import ReleaseContext, ServingUnknown
+from pytest_release.core import strategy as plan
 from pytest_release.core.manual import (
     OPTION,
     ManualAnswer,
@@ -141,13 +141,23 @@ def _confirm_version(ctx: ReleaseContext) -> None:
 
     wanted = ctx.invocation.version
     try:
-        response = requests.get(url, timeout=ctx.env.smoke.request_timeout)
-        response.raise_for_status()
-        body = response.json()
-        serving = body.get(ctx.env.current_version_field) if isinstance(body, dict) else None
-    except (requests.RequestException, ValueError) as exc:
-        pytest.fail(f"manual deploy failure: the operator reported done, but the serving version could not be read from {url}: {exc}")
+        serving: str | None = ctx.serving_version()
+    except ServingUnknown as exc:
+        pytest.fail(f"manual deploy failure: the operator reported done, but the serving version could not be read ({exc})")
     if serving != wanted:
         pytest.fail(f"manual deploy failure: the operator reported done, but {url} reports {serving!r}, not {wanted}")
     section.text(f"Confirmed: {url} reports {wanted}.")
     ctx.flush()
+
+
+def verify_serving(ctx: ReleaseContext) -> None:
+    """After deploy.sh exits 0, the new version must be what serves, wherever that can be told
+    (core.strategy.serves_everyone): a script that exits 0 without deploying is a rollback trigger."""
+    args = plan.first_deploy_args(ctx.choices.strategy, [s.weight for s in ctx.env.canary.steps])
+    if not plan.serves_everyone(ctx.choices.strategy, args):
+        return  # a canary's first step or a blue-green idle side: checked when users are all on it
+    problem = ctx.serving_problem(ctx.invocation.version, "deploy.sh")
+    if problem:
+        ctx.section(Phase.EXECUTE).text(f"**Not serving:** {problem}.")
+        ctx.flush()
+        pytest.fail(problem)

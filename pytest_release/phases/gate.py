@@ -14,12 +14,12 @@ import datetime as dt
 import getpass
 import glob
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
 
 from pytest_release.adapters.acceptance import (
     AcceptanceError,
@@ -43,12 +43,11 @@ from pytest_release.adapters.leftovers import write_leftover
 from pytest_release.adapters.registry import InvalidReference, Registry, RegistryError
 from pytest_release.adapters.tracker import TrackerError, tracker_for
 from pytest_release.config import TrackerSettings
-from pytest_release.context import ReleaseContext
+from pytest_release.context import ReleaseContext, ServingUnknown
 from pytest_release.core import gate
 from pytest_release.core.gate import Finding, TicketProblem
 from pytest_release.core.release import Phase
 from pytest_release.core.restrictions import check_approvals, perf_required_by
-from pytest_release.options import InvocationError, check_version
 from pytest_release.report.document import timestamp, write_atomically
 
 if TYPE_CHECKING:
@@ -98,6 +97,10 @@ class GateRun:
     def person(self) -> bool:
         """A person at a terminal will answer the gate decision."""
         return self.release.asker.interactive() and not self.release.invocation.confirm
+
+    def note_risk(self, check: str, title: str, text: str) -> None:
+        """An open risk: shown in the report and the gate summary, blocking nothing."""
+        self._conclude(check, title, text, [Finding(check, text, blocking=False)])
 
     def _conclude(
         self, check: str, title: str, text: str, findings: list[Finding], *, deferred: bool = False,
@@ -628,19 +631,9 @@ def discover_current_version(ctx: ReleaseContext, url: str | None = None) -> str
         if ctx.env.current_version_source == "report":
             return gate_run(ctx).last_released_version()
         url = ctx.env.current_version_url
-        assert url, "config validation requires current_version.url for source: url"
     try:
-        response = requests.get(url, timeout=ctx.env.smoke.request_timeout)
-        response.raise_for_status()
-        body = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        pytest.fail(f"no rollback target: could not read the deployed version from {url}: {exc}")
-    value = body.get(ctx.env.current_version_field) if isinstance(body, dict) else None
-    if not isinstance(value, str):
-        pytest.fail(f"no rollback target: {url} has no string field {ctx.env.current_version_field!r}")
-    try:
-        return check_version(value, f"the version reported by {url}")
-    except InvocationError as exc:
+        return ctx.serving_version(url)
+    except ServingUnknown as exc:
         pytest.fail(f"no rollback target: {exc}")
 
 
@@ -659,3 +652,46 @@ def gate_run(ctx: ReleaseContext) -> GateRun:
     if run is None:
         run = ctx.stash[GATE_RUN] = GateRun(ctx)
     return run
+
+
+def note_rollback_target_not_serving(ctx: ReleaseContext) -> None:
+    """An explicit --release-rollback-to that differs from what serves now is an open risk: the
+    rollback would not restore the state before the release."""
+    target = ctx.invocation.rollback_to
+    if target is None or not ctx.env.current_version_url:
+        return
+    try:
+        serving = ctx.serving_version()
+    except ServingUnknown as exc:
+        text = f"--release-rollback-to={target}, and the version serving now could not be read: {exc}"
+    else:
+        if serving == target:
+            return
+        text = f"--release-rollback-to={target}, but {serving} serves {ctx.env.name} now: a rollback would not restore it"
+    gate_run(ctx).note_risk("rollback-target", "Rollback target", text)
+
+
+PROBE_BYTES = 64 * 1024  # a write the size of a large report, flushed to the disk
+
+
+def check_release_dir(ctx: ReleaseContext) -> None:
+    """Before anything is touched: the release dir takes a real write (fsynced) and has room
+    for the reports (core.gate.MIN_RELEASE_DIR_FREE), so a full disk aborts here rather than
+    rolling back a deploy whose record could not be kept."""
+    release_dir = ctx.config.release_dir
+    problem = free = None
+    try:
+        fd, probe = tempfile.mkstemp(dir=release_dir, prefix=".write-probe-")
+        try:
+            os.write(fd, b"\0" * PROBE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+        stats = os.statvfs(release_dir)
+        free = stats.f_bavail * stats.f_frsize
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    finding = gate.release_dir_finding(str(release_dir), free, problem)
+    text = finding.message if finding else f"`{release_dir}` takes a write and has {free // (1024 * 1024) if free else 0} MiB free."
+    gate_run(ctx)._conclude("release-dir", "Release dir", text, [finding] if finding else [])

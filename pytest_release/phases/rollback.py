@@ -21,23 +21,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import socket
-import threading
 from pathlib import Path
 
 import pytest
-import requests
 
 from pytest_release.adapters.smoke import SmokeRunner
-from pytest_release.context import Paths, ReleaseContext
+from pytest_release.context import Paths, ReleaseContext, ServingUnknown
 from pytest_release.core.judge import WatchDecision
 from pytest_release.core.release import Phase, Verdict
 from pytest_release.metrics import MetricsUnavailable
 from pytest_release.metrics.window import WatchWindow
-from pytest_release.options import UNKNOWN_VERSION, InvocationError, check_version
+from pytest_release.options import UNKNOWN_VERSION
 from pytest_release.report.document import (
-    MarkdownReport,
     claim_new_file,
     file_stamp,
     timestamp,
@@ -47,31 +43,6 @@ UNKNOWN_STATE = (
     "The system is in an unknown state and needs a person: nothing further was deployed "
     "and nothing will be retried. Check what is serving before anything else."
 )
-
-
-class _signals_noted:
-    """Ctrl-C and SIGTERM during the rollback are noted, not obeyed: half a rollback is the worst
-    state to leave a system in (SIGKILL still ends everything, and the report already says
-    "rollback started"). Only the main thread can set handlers; elsewhere this does nothing."""
-
-    def __init__(self, ctx: ReleaseContext) -> None:
-        self.ctx = ctx
-        self.saved: dict[int, object] = {}
-
-    def _note(self, signum: int, frame: object) -> None:
-        name = signal.Signals(signum).name
-        self.ctx.say(f"signal {name} received during the rollback: finishing the rollback first")
-        self.ctx.state.incomplete.append(f"{name} received during the rollback")
-
-    def __enter__(self) -> "_signals_noted":
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self.saved[signum] = signal.signal(signum, self._note)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self.saved.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def roll_back(ctx: ReleaseContext) -> tuple[bool, str]:
@@ -90,7 +61,7 @@ def _roll_back(ctx: ReleaseContext, why: str) -> tuple[bool, str]:
     ctx.say(f"rolling back {ctx.invocation.version} -> {target or '?'} in {ctx.env.name}: {why}")
     ctx.pytest_config.hook.pytest_release_notify(release=ctx, event="rolling-back", detail=why)
     ctx.flush()
-    with _signals_noted(ctx):
+    with ctx.interrupts.hold():
         try:
             ok, detail = _run(ctx, target, why)
         except Exception as exc:  # whatever breaks, the verdict must still be written
@@ -111,7 +82,7 @@ def _roll_back(ctx: ReleaseContext, why: str) -> tuple[bool, str]:
 def _run(ctx: ReleaseContext, target: str | None, why: str) -> tuple[bool, str]:
     if not target:
         return False, "no rollback target is known, so nothing could be rolled back"
-    report = MarkdownReport(ctx.paths.rollback_report, "rollback-report.md.j2", ctx.redactor.redact)
+    report = ctx.new_report(ctx.paths.rollback_report, "rollback-report.md.j2")
     ctx.rollback_report = report
     report.extra.update(env=ctx.env.name, version=ctx.invocation.version, target=target)
     report.header.update(
@@ -132,6 +103,10 @@ def _run(ctx: ReleaseContext, target: str | None, why: str) -> tuple[bool, str]:
         return False, f"the rollback script {result.outcome} (exit code {result.exit_code})" + (
             f": {result.error}" if result.error else ""
         )
+    problem = ctx.serving_problem(target, "the rollback script")
+    if problem:
+        script.text(f"**Not serving:** {problem}.")
+        return False, problem
 
     if ctx.env.smoke.endpoints:
         smoke = report.section("smoke", "Smoke test of the rolled-back version")
@@ -218,7 +193,7 @@ class StandaloneRollbackContext(ReleaseContext):
             self.config.release_dir, target, self.invocation.version, self.invocation.env, file_stamp(self.started_at)
         )
         self.paths = Paths(report_path, rollback_path)
-        self.report = MarkdownReport(report_path, "release-report.md.j2", self.redactor.redact)
+        self.report = self.new_report(report_path, "release-report.md.j2")
         self.report.extra.update(env=self.invocation.env, version=self.invocation.version, standalone=True, target=target)
         self.update_header()
         self.report.flush()
@@ -230,16 +205,9 @@ class StandaloneRollbackContext(ReleaseContext):
         if not url:
             return
         try:
-            response = requests.get(url, timeout=self.env.smoke.request_timeout)
-            response.raise_for_status()
-            body = response.json()
-            value = body.get(self.env.current_version_field) if isinstance(body, dict) else None
-            version = check_version(value, f"the version reported by {url}") if isinstance(value, str) else None
-        except (requests.RequestException, ValueError, InvocationError) as exc:
-            self.serving_source = f"unknown ({url} did not answer: {type(exc).__name__})"
-            return
-        if version is None:
-            self.serving_source = f"unknown ({url} has no field {self.env.current_version_field!r})"
+            version = self.serving_version(url)
+        except ServingUnknown as exc:
+            self.serving_source = f"unknown ({exc.short})"
             return
         if version == self.invocation.rollback_to:
             self.serving_source = f"currently deployed, from {url} (already the target)"

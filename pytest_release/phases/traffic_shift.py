@@ -164,6 +164,11 @@ def run_step(ctx: ReleaseContext, step: CanaryStepPlan) -> None:
                 pytest.fail(f"{step.title}: Deploy hung — manual investigation required")
             why = f"exit code {result.exit_code}" if result.exit_code else (result.error or result.outcome)
             pytest.fail(f"{step.title}: deploy script failure: {why}")
+        problem = ctx.serving_problem(version, f"deploy.sh at {step.weight}%") if step.weight == 100 else None
+        if problem:
+            row[3] = "FAILED: not serving"
+            ctx.flush()
+            pytest.fail(f"{step.title}: {problem}")
     if step.analysis is None:
         row[3] = "deployed; judged by the full watch window"
         section.text(f"{step.title.capitalize()}: all traffic on {version}; the full watch window follows.")
@@ -244,6 +249,11 @@ def switch(ctx: ReleaseContext) -> None:
     ctx.state.touch_live_system(ctx.clock.now())  # from here on, stopping means rolling back
     argv = ctx.deploy_argv("--version", version, "--strategy", "blue-green", "--switch")
     result = ctx.run_deploy_script(argv, section, ctx.report, "_deploy_switch.log", label="blue-green switch")
+    problem = ctx.serving_problem(version, "the blue-green switch") if result.ok else None
+    if problem:
+        section.text(f"**Not serving:** {problem}.")
+        ctx.flush()
+        pytest.fail(f"blue-green switch: {problem}")
     if result.ok:
         section.text(f"Users are on {version}; the old side stays up, idle, for a fast switch back.")
         ctx.say(f"blue-green: users are on {version}")

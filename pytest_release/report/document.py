@@ -134,8 +134,12 @@ class MarkdownReport:
         template: str,
         redact: Callable[[str], str],
         monotonic: Callable[[], float] = time.monotonic,
+        on_write_error: Callable[[Path, OSError], None] | None = None,
     ) -> None:
         self.path = path
+        # Once the live system has changed, a report that cannot be written (a full disk, a
+        # read-only mount) must not stop the rollback: the owner is told and the release goes on.
+        self.on_write_error = on_write_error
         self.template = template
         self.redact = redact
         self.header: dict[str, Any] = {}
@@ -171,7 +175,12 @@ class MarkdownReport:
             if throttle and now - self._last_flush < throttle:
                 return
             self._last_flush = now
-            write_atomically(self.path, self.render())
+            try:
+                write_atomically(self.path, self.render())
+            except OSError as exc:
+                if self.on_write_error is None:
+                    raise
+                self.on_write_error(self.path, exc)
 
 
 class Autoflush:

@@ -90,7 +90,7 @@ class DemoRelease(ReleaseReports):
 def demo_release(pytester: pytest.Pytester, demo_project: DemoProject, monkeypatch: pytest.MonkeyPatch) -> DemoRelease:
     for key, value in demo_project.env.items():
         monkeypatch.setenv(key, value)
-    for key in ("DEMO_DEPLOY_FAIL", "DEMO_DEPLOY_HANG", "DEMO_DEPLOY_LEAK", "DEMO_DEPLOY_SPAM", "DEMO_ROLLBACK_FAIL", "DEMO_ROLLBACK_HANG"):
+    for key in ("DEMO_DEPLOY_FAIL", "DEMO_DEPLOY_HANG", "DEMO_DEPLOY_LEAK", "DEMO_DEPLOY_SPAM", "DEMO_ROLLBACK_FAIL", "DEMO_ROLLBACK_HANG", "DEMO_DEPLOY_LIE", "DEMO_ROLLBACK_LIE"):
         monkeypatch.delenv(key, raising=False)
     pytester.makeconftest(textwrap.dedent(SIMULATED_CLOCK_CONFTEST))
     demo_project.run("deploy.sh", "--env", "local", "--version", "v1")

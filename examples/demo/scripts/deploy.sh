@@ -14,7 +14,8 @@
 # extra lines, DEMO_DEPLOY_LEAK=1 prints the DEMO_API_TOKEN and MY_SERVICE_PASSWORD secrets
 # inside longer lines and an error message (they are otherwise never printed); none of these
 # affect --rollback/--stop. DEMO_ROLLBACK_FAIL=1 makes --rollback exit 1 without changing
-# anything, DEMO_ROLLBACK_HANG=1 makes it hang.
+# anything, DEMO_ROLLBACK_HANG=1 makes it hang. DEMO_DEPLOY_LIE=1 and DEMO_ROLLBACK_LIE=1 make a
+# deploy or a rollback say it succeeded and exit 0 without changing anything.
 #
 # Two topologies. An environment whose name ends in -lb (or any environment while the router
 # runs) is served by router.py on DEMO_PORT in front of two instances, blue and green
@@ -415,6 +416,10 @@ case "$action" in
             say "DEMO_ROLLBACK_HANG=1: waiting for a lock that never frees"
             exec sleep 2147483647
         fi
+        if [[ "${DEMO_ROLLBACK_LIE:-}" == "1" ]]; then
+            say "rollback of $env to $version complete"  # it is not: nothing was changed
+            exit 0
+        fi
         if use_router; then
             router_rollback
         else
@@ -429,6 +434,10 @@ case "$action" in
             exit 3
         fi
         say "deploying $version to $env (strategy $strategy${canary_weight:+, canary weight $canary_weight%}${switch:+, switch})"
+        if [[ "${DEMO_DEPLOY_LIE:-}" == "1" ]]; then
+            say "deploy of $version complete"  # it is not: nothing was changed
+            exit 0
+        fi
         if [[ -n "${DEMO_API_TOKEN:-}" ]]; then
             say "credentials: DEMO_API_TOKEN is set${DEMO_REGION:+ (region $DEMO_REGION)}"
         fi
