@@ -144,6 +144,7 @@ def _read_config(path: Path, raw: dict[str, Any]) -> Config:
     )
     config = replace(config, tag=_read_tag(top.child("tag"), environments))
     config = replace(config, tracker=_read_tracker(top))
+    top.read.update(key for key in raw if isinstance(key, str) and key.startswith("x-"))  # anchors for `<<: *name`
     top.finish()
     return config
 
