@@ -158,11 +158,14 @@ class Redactor:
         """The forms of `secret` that can show up in a line of output."""
         if not isinstance(secret, str):
             raise TypeError(f"secrets must be strings, got {type(secret).__name__}")
-        secret = sanitize(secret)
-        pieces = {secret, secret.strip()}
-        # Output is redacted line by line: a multi-line value (a PEM key) is hidden line by line,
-        # and encoded whole (base64 or JSON of a multi-line value is one line).
-        pieces.update(part.strip() for part in secret.splitlines())
+        # Text is sanitized before it is masked, so the plain forms are the sanitized value's;
+        # an encoding (base64, URL, JSON) carries the raw one's control characters encoded.
+        pieces: set[str] = set()
+        for value in {secret, sanitize(secret)}:
+            pieces.update((value, value.strip()))
+            # Output is redacted line by line: a multi-line value (a PEM key) is hidden line by
+            # line, and encoded whole (base64 or JSON of a multi-line value is one line).
+            pieces.update(part.strip() for part in value.splitlines())
         pieces = {
             p for p in pieces
             if len(p.strip()) >= self._min_length and p.strip().lower() not in _TRIVIAL_VALUES
@@ -170,7 +173,7 @@ class Redactor:
         forms = set(pieces)
         for p in pieces:
             forms.update(encoded_forms(p))
-        return {f for f in forms if len(f) >= self._min_length and "\n" not in f}
+        return {f for f in forms if len(f) >= self._min_length and "\n" not in f and sanitize(f) == f}
 
     @classmethod
     def from_environment(
