@@ -206,8 +206,8 @@ def test_released_moves_tickets_tags_and_records_the_cycle(demo_release, tmp_pat
     git(tmp_path, "init", "-q", "--bare", str(remote))
     git(demo, "remote", "add", "origin", str(remote))
     tracker = write_tracker(demo, {"DEMO-1": "Ready for Release", "DEMO-2": "Ready for Release", "DEMO-9": "In Progress"})
-    with demo_release.config.open("a") as handle:
-        handle.write("tag: {push: true}\n")
+    text = demo_release.config.read_text()  # the demo has a tag: section (a second one is refused)
+    demo_release.config.write_text(text.replace("tag:\n  enabled: auto\n", "tag:\n  enabled: auto\n  push: true\n"))
     result = demo_release.run("v2", "--junitxml=junit.xml")
     assert result.ret == 0, result.stdout.str()
     assert statuses(tracker) == {"DEMO-1": "Released", "DEMO-2": "Released", "DEMO-9": "In Progress"}

@@ -332,5 +332,5 @@ def test_gate_sections_merge_from_the_top_level_into_each_environment(tmp_path):
     ],
 )
 def test_bad_gate_config_names_the_key(tmp_path, text, message):
-    with pytest.raises(ConfigError, match=r"release.yaml: environments.s." + message):
+    with pytest.raises(ConfigError, match=r"release.yaml:\d+: environments.s." + message):
         load(tmp_path, f"{text}\nenvironments:\n  s: {{}}\n")

@@ -127,7 +127,7 @@ def test_bad_config_is_a_usage_error_naming_file_and_key(tiny_project: pytest.Py
     (tiny_project.path / "release.yaml").write_text("environments:\n  staging:\n    watch: {interval: often}\n")
     result = tiny_project.runpytest_subprocess("--release-env=staging", "--release-version=v2")
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["*release.yaml: environments.staging.watch.interval: expected a duration*"])
+    result.stderr.fnmatch_lines(["*release.yaml:3: environments.staging.watch.interval: expected a duration*"])
 
 
 def test_users_smoke_test_joins_the_phase_and_ordinary_tests_do_not_run(demo_release):

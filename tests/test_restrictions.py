@@ -193,7 +193,7 @@ def test_change_windows_and_approvals_from_release_yaml(tmp_path):
     ],
 )
 def test_bad_restrictions_config_names_the_key(tmp_path, gate, message):
-    with pytest.raises(ConfigError, match=r"release.yaml: environments.prod." + message):
+    with pytest.raises(ConfigError, match=r"release.yaml:\d+: environments.prod." + message):
         load_config(write_config(tmp_path, gate))
 
 

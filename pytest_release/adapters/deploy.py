@@ -344,7 +344,7 @@ class _Run:
         block, self.pending = buf[:end], buf[end + 1:]
         self.pending_stamp = stamp
         # Secrets never contain a newline: one search over the block clears all its lines.
-        clean = not self.redactor.contains_secret(block)
+        clean = not self.redactor.changes(block)
         on_line, limit = self.on_line, self.piece_chars
         for index, line in enumerate(block.split("\n")):
             line_stamp = stamp if index else first_stamp

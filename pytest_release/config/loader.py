@@ -12,8 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN
 from pytest_release.adapters.registry import InvalidReference, validate_reference
 from pytest_release.config.model import (
@@ -41,18 +39,24 @@ from pytest_release.config.model import (
     WatchSettings,
 )
 from pytest_release.config.schema import (
+    MAX_DURATION,
+    EnvUse,
     _bool,
+    _duration,
     _factor,
     _int,
     _Node,
     _number,
-    _positive,
+    _positive_duration,
+    _ranged,
     _str,
     _str_list,
+    _whole,
     expand_env,
 )
+from pytest_release.config.source import Mapping as YamlMapping
+from pytest_release.config.source import read_yaml
 from pytest_release.core import restrictions as r
-from pytest_release.core.durations import parse_duration
 from pytest_release.core.escalation import parse_soft_breach_answer
 from pytest_release.core.strategy import STRATEGIES
 from pytest_release.core.tags import check_tag_pattern
@@ -66,24 +70,28 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: release config not found (pass --release-config=PATH)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the release config is not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the release config: {exc.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}{where}: not valid YAML: {problem}") from None
+    raw = read_yaml(text, path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    raw = expand_env(raw, environ, lambda m: f"{path}: {m}")
-    return _read_config(path, raw)
+    used = EnvUse()
+    try:
+        raw = expand_env(raw, environ, path, used)
+        return _read_config(path, raw)
+    except ConfigError as exc:
+        # A message may quote a value it could not use; one that came from ${VAR} is named, not shown.
+        raise ConfigError(used.scrub(str(exc))) from None
 
 
 def _merge(base: Any, override: Any) -> Any:
+    """`override` over `base`, key by key; a mapping keeps the line of each key it took."""
     if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
+        merged = YamlMapping(base)
+        merged.line = getattr(override, "line", 0) or getattr(base, "line", 0)
+        merged.lines = {**getattr(base, "lines", {}), **getattr(override, "lines", {})}
         for key, value in override.items():
             merged[key] = _merge(base.get(key), value) if key in base else value
         return merged
@@ -113,10 +121,14 @@ def _read_config(path: Path, raw: dict[str, Any]) -> Config:
         raw_env = envs_node.get(name) or {}
         if not isinstance(raw_env, dict):
             envs_node.fail(f"expected a mapping, got {type(raw_env).__name__}", name)
-        merged = dict(raw_env)
+        merged = YamlMapping(raw_env)
+        merged.line = getattr(raw_env, "line", 0) or (envs_node.line_of(name) or 0)
+        merged.lines = dict(getattr(raw_env, "lines", {}))
         for key in _SHARED_SECTIONS:
             if shared[key] is not None or key in raw_env:
                 merged[key] = _merge(shared[key], raw_env.get(key))
+                if key not in merged.lines and top.line_of(key):
+                    merged.lines[key] = top.line_of(key)  # type: ignore[assignment]
         environments[name] = _read_environment(_Node(path, envs_node.where(name), merged))
     config = Config(
         path=path.resolve(),
@@ -135,6 +147,7 @@ def _read_config(path: Path, raw: dict[str, Any]) -> Config:
     )
     config = replace(config, tag=_read_tag(top.child("tag"), environments))
     config = replace(config, tracker=_read_tracker(top))
+    top.read.update(key for key in raw if isinstance(key, str) and key.startswith("x-"))  # anchors for `<<: *name`
     top.finish()
     return config
 
@@ -247,11 +260,11 @@ def _metrics_match_rules(node: _Node, env: Environment) -> Environment:
 
 def _read_deploy(node: _Node) -> DeploySettings:
     settings = DeploySettings(
-        idle_timeout=node.get("idle_timeout", 300.0, _positive(parse_duration)),
-        total_timeout=node.get("total_timeout", None, _positive(parse_duration)),
-        kill_grace=node.get("kill_grace", 10.0, parse_duration),
-        output_head=node.get("output_head", 200, _positive(_int)),
-        output_tail=node.get("output_tail", 800, _positive(_int)),
+        idle_timeout=node.get("idle_timeout", 300.0, _positive_duration),
+        total_timeout=node.get("total_timeout", None, _positive_duration),
+        kill_grace=node.get("kill_grace", 10.0, _ranged(_duration, high=600)),
+        output_head=node.get("output_head", 200, _whole(1, 1_000_000)),
+        output_tail=node.get("output_tail", 800, _whole(1, 1_000_000)),
     )
     node.finish()
     return settings
@@ -294,7 +307,7 @@ def _read_smoke(node: _Node) -> SmokeSettings:
                 method=method,
                 json=ep.get("json"),
                 headers={str(k): str(v) for k, v in headers.items()},
-                status=ep.get("status", 201 if method == "POST" else 200, _int),
+                status=ep.get("status", 201 if method == "POST" else 200, _whole(100, 599)),
                 expect_fields=ep.get("expect_fields", (), _str_list),
                 component=ep.get("component", "service", _str),
                 test_data=ep.get("test_data", False, _bool),
@@ -310,9 +323,9 @@ def _read_smoke(node: _Node) -> SmokeSettings:
             node.fail(f"a path starts with '/', got {path!r}", "read_only")
     settings = SmokeSettings(
         base_url=node.get("base_url", None, _str),
-        request_timeout=node.get("request_timeout", 10.0, _positive(parse_duration)),
-        budget=node.get("budget", 300.0, _positive(parse_duration)),
-        concurrency=node.get("concurrency", 8, _positive(_int)),
+        request_timeout=node.get("request_timeout", 10.0, _positive_duration),
+        budget=node.get("budget", 300.0, _positive_duration),
+        concurrency=node.get("concurrency", 8, _whole(1, 1000)),
         endpoints=tuple(endpoints),
         preview_url=node.get("preview_url", None, _str),
         read_only=read_only,
@@ -342,7 +355,7 @@ def _read_test_account(node: _Node) -> SmokeTestAccount | None:
 
 
 def _read_canary(node: _Node, watch: WatchSettings) -> CanarySettings:
-    default_analysis = node.get("step_analysis", 300.0, _positive(parse_duration))
+    default_analysis = node.get("step_analysis", 300.0, _positive_duration)
     raw = node.get("steps", list(DEFAULT_CANARY_WEIGHTS))
     if not isinstance(raw, list) or not raw:
         node.fail("expected a list of traffic percentages like [5, 25, 50, 100]", "steps")
@@ -353,7 +366,7 @@ def _read_canary(node: _Node, watch: WatchSettings) -> CanarySettings:
         if isinstance(item, dict):
             step = _Node(node.file, node.where(where), item)
             weight = step.get("weight", None, _int)
-            analysis = step.get("analysis", default_analysis, _positive(parse_duration))
+            analysis = step.get("analysis", default_analysis, _positive_duration)
             step.finish()
         else:
             weight = item
@@ -371,10 +384,10 @@ def _read_canary(node: _Node, watch: WatchSettings) -> CanarySettings:
             node.fail(f"{name!r} is not one of this environment's watch rules ({', '.join(rule_names)})", "rules")
     settings = CanarySettings(
         steps=tuple(steps),
-        interval=node.get("interval", None, _positive(parse_duration)),
+        interval=node.get("interval", None, _positive_duration),
         selector=node.get("selector", "", _str),
         rules=rules,
-        min_requests=node.get("min_requests", None, _number),
+        min_requests=node.get("min_requests", None, _ranged(_number, low=0)),
     )
     node.finish()
     return settings
@@ -399,7 +412,7 @@ def _read_metrics(node: _Node) -> MetricsSettings:
     settings = MetricsSettings(
         provider=provider,
         url=node.get("url", None, _str),
-        timeout=node.get("timeout", 10.0, _positive(parse_duration)),
+        timeout=node.get("timeout", 10.0, _positive_duration),
         verify_tls=node.get("verify_tls", True, _bool),
         bearer_token_env=node.get("bearer_token_env", None, _str),
         basic_auth_env=basic_pair,  # type: ignore[arg-type]
@@ -432,7 +445,7 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
         rules.append(
             MetricRuleSettings(
                 name=name, direction=direction, soft=soft, hard=hard,
-                floor=rule.get("floor", defaults["floor"], _number),
+                floor=rule.get("floor", defaults["floor"], _ranged(_number, low=0)),
             )
         )
         rule.finish()
@@ -440,21 +453,23 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
     on_soft = node.get("on_soft_breach", None, _str)
     if on_soft is not None:
         try:
-            parse_soft_breach_answer(on_soft)
+            _, extension = parse_soft_breach_answer(on_soft)
         except ValueError as exc:
             node.fail(str(exc), "on_soft_breach")
+        if not 0 <= extension <= MAX_DURATION:
+            node.fail(f"an extension is at most 7 days, got {on_soft!r}", "on_soft_breach")
     settings = WatchSettings(
-        duration=node.get("duration", DEFAULT_WATCH[kind], _positive(parse_duration)),
-        interval=node.get("interval", 60.0, _positive(parse_duration)),
-        baseline=node.get("baseline", 300.0, _positive(parse_duration)),
-        no_data_after=node.get("no_data_after", 180.0, _positive(parse_duration)),
-        min_requests=node.get("min_requests", 0.0, _number),
+        duration=node.get("duration", DEFAULT_WATCH[kind], _positive_duration),
+        interval=node.get("interval", 60.0, _positive_duration),
+        baseline=node.get("baseline", 300.0, _positive_duration),
+        no_data_after=node.get("no_data_after", 180.0, _positive_duration),
+        min_requests=node.get("min_requests", 0.0, _ranged(_number, low=0)),
         health_check=node.get("health_check", True, _bool),
-        health_timeout=node.get("health_timeout", 10.0, _positive(parse_duration)),
-        health_failures_hard=node.get("health_failures_hard", 2, _positive(_int)),
+        health_timeout=node.get("health_timeout", 10.0, _positive_duration),
+        health_failures_hard=node.get("health_failures_hard", 2, _whole(1, 1000)),
         rules=tuple(rules),
         on_soft_breach=on_soft,
-        rollback_duration=node.get("rollback_duration", 300.0, _positive(parse_duration)),
+        rollback_duration=node.get("rollback_duration", 300.0, _positive_duration),
     )
     if settings.interval > settings.duration:
         node.fail(f"interval ({settings.interval:g}s) is longer than the window ({settings.duration:g}s)", "interval")
@@ -464,9 +479,9 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
 
 def _read_traffic(node: _Node) -> TrafficSettings:
     settings = TrafficSettings(
-        rate=node.get("rate", None, _positive(_number)) or node.fail("a request rate per second is required", "rate"),  # type: ignore[func-returns-value]
+        rate=node.get("rate", None, _ranged(_number, above=0, high=1000)) or node.fail("a request rate per second is required", "rate"),  # type: ignore[func-returns-value]
         paths=node.get("paths", ("/",), _str_list),
-        timeout=node.get("timeout", 5.0, _positive(parse_duration)),
+        timeout=node.get("timeout", 5.0, _positive_duration),
     )
     node.finish()
     return settings
@@ -537,9 +552,7 @@ def _read_gate(node: _Node) -> GateSettings:
     windows.finish()
 
     approvals = node.child("approvals")
-    required = approvals.get("required", 0, _int)
-    if required < 0:
-        approvals.fail(f"must be 0 or more, got {required}", "required")
+    required = approvals.get("required", 0, _whole(0, 100))
     policy = r.ApprovalPolicy(
         required=required,
         four_eyes=approvals.get("four_eyes", True, _bool),
@@ -583,7 +596,7 @@ def _read_registry(node: _Node) -> RegistrySettings:
         url=url,
         repository=repository,
         credentials_env=node.get("credentials_env", "RELEASE_REGISTRY", _env_prefix),
-        timeout=node.get("timeout", 10.0, _positive(parse_duration)),
+        timeout=node.get("timeout", 10.0, _positive_duration),
         verify_tls=node.get("verify_tls", True, _bool),
     )
     node.finish()
@@ -609,7 +622,7 @@ def _read_tracker(top: _Node) -> TrackerSettings | None:
         path=node.get("path", TrackerSettings.path, _str),
         url=url,
         credentials_env=node.get("credentials_env", "RELEASE_TRACKER", _env_prefix),
-        timeout=node.get("timeout", 10.0, _positive(parse_duration)),
+        timeout=node.get("timeout", 10.0, _positive_duration),
         verify_tls=node.get("verify_tls", True, _bool),
         blocking_statuses=blocking,
         released_status=node.get("released_status", TrackerSettings.released_status, _str),

@@ -4,15 +4,25 @@ A deploy log ends up in a Markdown report that is committed, attached to tickets
 chats, so any value that might be a credential is replaced by ``***`` before a line leaves the
 process that read it. Redaction is literal (no guessing from the shape of a string): the values
 come from the ``.env`` file and from environment variables whose *names* look secret.
+
+Each secret is registered with the forms a script prints it in, as the GitHub Actions runner's
+secret masker registers them (its ValueEncoders): base64 at the three byte alignments (so that
+`base64(user:secret)` is caught too), URL-encoded, JSON- and XML-escaped. Terminal escape
+sequences and other control characters are removed before masking, so a token split by a colour
+code is still found, and no control byte reaches a Markdown report.
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
+from xml.sax.saxutils import escape as xml_escape
 
-__all__ = ["MASK", "SECRET_NAME_PATTERN", "Redactor", "looks_secret"]
+__all__ = ["MASK", "SECRET_NAME_PATTERN", "Redactor", "encoded_forms", "looks_secret", "sanitize"]
 
 MASK = "***"
 
@@ -23,9 +33,12 @@ _SECRET_PARTS = (
     "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD", "PASSWORDS", "PASSWD", "PASS", "PWD",
     "PASSPHRASE", "KEY", "KEYS", "APIKEY", "CREDENTIAL", "CREDENTIALS", "CREDS", "AUTH",
     "PRIVATE", "COOKIE", "COOKIES", "SESSION", "DSN", "CERT", "CERTS", "CERTIFICATE", "SALT",
-    "SIGNATURE", "JWT", "BEARER", "OTP", "PIN",
+    "SIGNATURE", "JWT", "BEARER", "OTP", "PIN", "PAT", "PATS", "WEBHOOK", "WEBHOOKS",
 )
-_SECRET_SUBSTRINGS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "APIKEY", "PRIVATEKEY")
+_SECRET_SUBSTRINGS = (
+    "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "APIKEY", "PRIVATEKEY", "PRIVATE_KEY",
+    "WEBHOOK", "CONNECTION_STRING", "CONNECTIONSTRING", "CONN_STR", "CONNSTR",
+)
 # Variables every desktop or CI shell has whose names contain a secret-looking part but whose
 # values are ordinary words ("user", "x11", a socket path): redacting them would blank out
 # common words all over the log.
@@ -42,6 +55,73 @@ SECRET_NAME_PATTERN = re.compile(
 # Values too common to be a secret: redacting "true" would blank out every "true" in the log,
 # and a value that is a common word protects nothing by being hidden.
 _TRIVIAL_VALUES = frozenset({"true", "false", "none", "null", "yes", "no", "on", "off"})
+
+
+# ANSI/VT escape sequences: CSI (colours, cursor moves), OSC (titles, hyperlinks) to BEL or ST,
+# DCS/SOS/PM/APC strings, and the two-byte escapes; the 8-bit CSI too.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+)
+# What never reaches a report: C0 and C1 controls except tab and newline, DEL, and the invisible
+# formatting characters that can hide or reorder text (zero-width, bidi overrides, BOM).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def sanitize(text: str) -> str:
+    """`text` without terminal escape sequences and control characters (tab and newline stay).
+    Returns `text` itself when there is nothing to remove."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub("", _ESCAPES.sub("", text))
+
+
+def _base64_forms(value: str) -> set[str]:
+    """base64 of `value` as it shows up inside a longer encoded string: the runner's three
+    alignments (the value after 0, 1 or 2 dropped leading bytes), without padding, and, where the
+    value's last base64 digit also carries bits of whatever follows it, without that digit too;
+    in the standard and the URL-safe alphabet; and the whole padded encoding."""
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return set()
+    forms = {base64.b64encode(raw).decode("ascii")}
+    for offset in range(3):
+        pruned = raw[offset:]
+        if not pruned:
+            continue
+        text = base64.b64encode(pruned).decode("ascii").rstrip("=")
+        variants = {text, text[:-1]} if len(pruned) % 3 else {text}
+        for form in variants:
+            if len(form) >= _MIN_BASE64:
+                forms.update((form, form.replace("+", "-").replace("/", "_")))
+    return forms
+
+
+# A shorter base64 fragment would mask unrelated text.
+_MIN_BASE64 = 6
+
+
+def encoded_forms(value: str) -> set[str]:
+    """The encodings a script may print `value` in: URL-encoded (nothing kept, or `/` kept as
+    urllib's default does; both hex cases; `+` for spaces or not), JSON-escaped (ASCII-only or
+    not, `/` escaped or not), XML- and HTML-escaped, and base64 (see `_base64_forms`)."""
+    forms: set[str] = set()
+    try:
+        for safe in ("", "/"):
+            for quoted in (urllib.parse.quote(value, safe=safe), urllib.parse.quote_plus(value, safe=safe)):
+                forms.add(quoted)
+                forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quoted))
+    except UnicodeEncodeError:  # a lone surrogate (os.environ's undecodable bytes)
+        pass
+    escaped = json.dumps(value)[1:-1]
+    forms.update((escaped, escaped.replace("/", "\\/"), json.dumps(value, ensure_ascii=False)[1:-1]))
+    forms.update((xml_escape(value, {'"': "&quot;", "'": "&apos;"}), html.escape(value)))
+    forms.update(_base64_forms(value))
+    return forms
 
 
 def looks_secret(name: str) -> bool:
@@ -78,23 +158,22 @@ class Redactor:
         """The forms of `secret` that can show up in a line of output."""
         if not isinstance(secret, str):
             raise TypeError(f"secrets must be strings, got {type(secret).__name__}")
-        pieces = {secret, secret.strip()}
-        # Output is redacted line by line: a multi-line value (a PEM key) is hidden line by line.
-        pieces.update(part.strip() for part in secret.splitlines())
+        # Text is sanitized before it is masked, so the plain forms are the sanitized value's;
+        # an encoding (base64, URL, JSON) carries the raw one's control characters encoded.
+        pieces: set[str] = set()
+        for value in {secret, sanitize(secret)}:
+            pieces.update((value, value.strip()))
+            # Output is redacted line by line: a multi-line value (a PEM key) is hidden line by
+            # line, and encoded whole (base64 or JSON of a multi-line value is one line).
+            pieces.update(part.strip() for part in value.splitlines())
         pieces = {
             p for p in pieces
-            if len(p.strip()) >= self._min_length and "\n" not in p
-            and p.strip().lower() not in _TRIVIAL_VALUES
+            if len(p.strip()) >= self._min_length and p.strip().lower() not in _TRIVIAL_VALUES
         }
-        # URLs and form bodies carry secrets percent-encoded.
-        encoded: set[str] = set()
+        forms = set(pieces)
         for p in pieces:
-            try:
-                encoded.add(urllib.parse.quote(p, safe=""))
-                encoded.add(urllib.parse.quote_plus(p, safe=""))
-            except UnicodeEncodeError:  # a lone surrogate (os.environ's undecodable bytes)
-                pass
-        return pieces | encoded
+            forms.update(encoded_forms(p))
+        return {f for f in forms if len(f) >= self._min_length and "\n" not in f and sanitize(f) == f}
 
     @classmethod
     def from_environment(
@@ -140,10 +219,17 @@ class Redactor:
             yield start, end
 
     def contains_secret(self, text: str) -> bool:
-        return self._pattern is not None and self._pattern.search(text) is not None
+        return self._pattern is not None and self._pattern.search(sanitize(text)) is not None
+
+    def changes(self, text: str) -> bool:
+        """Whether `redact(text)` differs from `text`: a secret, an escape sequence or a control
+        character in it. A cheap test for text that is mostly clean."""
+        return _UNSAFE.search(text) is not None or (self._pattern is not None and self._pattern.search(text) is not None)
 
     def redact(self, text: str) -> str:
-        """`text` with every occurrence of every secret replaced by ``***``."""
+        """`text` with escape sequences and control characters removed and every occurrence of
+        every secret, in every registered form, replaced by ``***``."""
+        text = sanitize(text)
         if self._pattern is None or self._pattern.search(text) is None:
             return text
         out: list[str] = []
