@@ -16,6 +16,7 @@ import pytest
 
 from pytest_release.adapters.deploy import OutputLog, ScriptResult, run_script
 from pytest_release.adapters.envfile import parse_env_file
+from pytest_release.adapters.lock import EnvLock
 from pytest_release.adapters.prompt import Asker
 from pytest_release.adapters.traffic import TrafficGenerator
 from pytest_release.clock import Clock
@@ -89,6 +90,11 @@ class ReleaseContext:
         self.asker = Asker(pytest_config, lambda text: write_line(text.rstrip("\n")))
         self._provider: MetricsProvider | None = None
         self._traffic: TrafficGenerator | None = None
+        self.env_lock: EnvLock | None = None  # the environment's lock, once the session holds it
+
+    def hold_lock(self, lock: EnvLock) -> None:
+        """The session took the environment's lock: each deploy script's session is recorded in it."""
+        self.env_lock = lock
 
     def open_report(self) -> None:
         """Claim the report's file name and write its header: the first thing on disk, once the
@@ -186,6 +192,14 @@ class ReleaseContext:
             with report.lock:
                 log.add(line)
 
+        def on_start(pid: int) -> None:  # a later release must not deploy while this script runs
+            if self.env_lock is not None:
+                try:
+                    self.env_lock.record_deploy(pid, self.redactor.redact(" ".join(argv)))
+                except OSError as exc:
+                    with report.lock:
+                        section.text(f"The deploy script's session (pid {pid}) could not be recorded in the release lock: {exc}")
+
         def record(result: ScriptResult) -> None:
             with report.lock:
                 section.table(
@@ -213,6 +227,7 @@ class ReleaseContext:
                     kill_grace=settings.kill_grace,
                     redactor=self.redactor,
                     now=self.clock.now,
+                    on_start=on_start,
                 )
         except BaseException as exc:
             partial = interrupted_result(exc)
@@ -221,6 +236,11 @@ class ReleaseContext:
             raise
         finally:
             log.close()
+            if self.env_lock is not None:
+                try:  # ended, or its group stopped: nothing left to wait for
+                    self.env_lock.clear_deploy()
+                except OSError:
+                    pass
         record(result)
         return result
 
