@@ -22,6 +22,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
+from pytest_release.report.document import write_atomically
+
 if TYPE_CHECKING:
     from pytest_release.config import Config, TrackerSettings
 
@@ -119,9 +121,7 @@ class FileTracker:
             entry = data[key]
             data[key] = {**entry, "status": status} if isinstance(entry, dict) else status
             new = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-        from pytest_release.report.document import write_atomically
-
-        write_atomically(self.path, new)
+        write_atomically(self.path, new)  # mkstemp + rename: a planted .tracker.yaml.tmp link is never followed
 
 
 def _yaml_scalar(value: str) -> str:

@@ -102,17 +102,20 @@ def open_new_or_own(path: Path, *, append: bool = True) -> int:
         return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         pass
-    try:
-        fd = os.open(path, flags)
+    try:  # O_NONBLOCK: a planted FIFO must not hang the release before fstat can refuse it
+        fd = os.open(path, flags | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise OSError(errno.ELOOP, f"{path} is a symbolic link: refusing to write through it") from None
+        if exc.errno in (errno.ENXIO, errno.EISDIR):
+            raise OSError(exc.errno, f"{path} is not a regular file: refusing to write to it") from None
         raise
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
         os.close(fd)
         what = "not a regular file" if not stat.S_ISREG(info.st_mode) else f"a file with {info.st_nlink} hard links"
         raise OSError(errno.EPERM, f"{path} is {what}: refusing to write to it")
+    os.set_blocking(fd, True)
     return fd
 
 
