@@ -173,13 +173,14 @@ def test_the_holder_records_the_deploy_scripts_session_and_clears_it(tmp_path: P
     try:
         held.record_deploy(script.pid, "scripts/deploy.sh --env staging --version v2")
         data = json.loads((tmp_path / "staging.lock").read_text())
-        assert data["deploy_session"] == script.pid and data["deploy_start"] == lockmod.process_start(script.pid)
+        assert data["deploy_session"] == data["deploy_group"] == script.pid
+        assert data["deploy_start"] == lockmod.process_start(script.pid)
         assert data["deploy_command"] == "scripts/deploy.sh --env staging --version v2" and data["deploy_since"].endswith("+00:00")
         assert data["token"] == held.holder.token  # still this release's lock
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
         held.clear_deploy()
         data = json.loads((tmp_path / "staging.lock").read_text())
-        assert data["deploy_session"] is None and data["deploy_command"] is None
+        assert data["deploy_session"] is None and data["deploy_group"] is None and data["deploy_command"] is None
     finally:
         script.kill()
         script.wait()

@@ -246,9 +246,9 @@ def run_script(
 
     run: _Run | None = None
     try:
-        run = _Run(proc, on_line, redactor, now, max_line_chars * 4)
-        if on_start is not None:
+        if on_start is not None:  # before the idle clock starts: recording it must not eat into it
             on_start(proc.pid)
+        run = _Run(proc, on_line, redactor, now, max_line_chars * 4)
         outcome = run.wait(idle_timeout, total_timeout)
     except BaseException as exc:
         try:

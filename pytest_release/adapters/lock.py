@@ -55,7 +55,8 @@ class LockHolder:
     token: str = ""
     process_start: int | None = None
     boot_id: str | None = None
-    deploy_session: int | None = None  # the running deploy script's session id (= its pid, pgid)
+    deploy_session: int | None = None  # the running deploy script's session id (= its pid)
+    deploy_group: int | None = None  # its process group (= its pid too: it is started with setsid)
     deploy_start: int | None = None  # its process start, clock ticks since boot (tells a reused id)
     deploy_command: str | None = None  # as shown in the report (redacted)
     deploy_since: str | None = None  # ISO 8601 UTC
@@ -79,6 +80,7 @@ class LockHolder:
                 process_start=None if data.get("process_start") is None else int(data["process_start"]),
                 boot_id=None if data.get("boot_id") is None else str(data["boot_id"]),
                 deploy_session=_optional_int(data.get("deploy_session")),
+                deploy_group=_optional_int(data.get("deploy_group")),
                 deploy_start=_optional_int(data.get("deploy_start")),
                 deploy_command=None if data.get("deploy_command") is None else str(data["deploy_command"]),
                 deploy_since=None if data.get("deploy_since") is None else str(data["deploy_since"]),
@@ -129,16 +131,21 @@ class EnvLock:
         """The deploy script runs as `pid` (its own session): say so in the lock file, so that a
         release that finds this holder dead does not deploy while the script still runs.
         Raises OSError when the lock cannot be rewritten (the caller says so in the report)."""
+        try:
+            session, group = os.getsid(pid), os.getpgid(pid)
+        except OSError:  # already gone (and reaped): what run_script started it as
+            session = group = pid
         self._rewrite(dataclasses.replace(
-            self.holder, deploy_session=pid, deploy_start=process_start(pid), deploy_command=command,
-            deploy_since=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            self.holder, deploy_session=session, deploy_group=group, deploy_start=process_start(pid),
+            deploy_command=command, deploy_since=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         ))
 
     def clear_deploy(self) -> None:
         """The deploy script has ended (or its group was stopped): nothing of it to wait for."""
         if self.holder.deploy_session is not None:
             self._rewrite(dataclasses.replace(
-                self.holder, deploy_session=None, deploy_start=None, deploy_command=None, deploy_since=None))
+                self.holder, deploy_session=None, deploy_group=None, deploy_start=None, deploy_command=None,
+                deploy_since=None))
 
     def _rewrite(self, holder: LockHolder) -> None:
         """Replace the lock file's content atomically, if it is still this holder's."""
@@ -153,11 +160,11 @@ class EnvLock:
             raise OSError(errno.EPERM, f"{self.path} is no longer this release's lock")
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         try:
+            # No fsync: the record must outlive this process (the page cache does), not a power
+            # cut, which ends the deploy script too; a deploy's start is not held up by the disk.
             with os.fdopen(fd, "wb") as handle:
                 os.fchmod(handle.fileno(), 0o644)
                 handle.write(holder.to_json().encode())
-                handle.flush()
-                os.fsync(handle.fileno())
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -240,7 +247,8 @@ def orphans(holder: LockHolder) -> list[Orphan]:
     current_boot = boot_id()
     if holder.boot_id and current_boot and holder.boot_id != current_boot:
         return []
-    return session_members(holder.deploy_session, holder.deploy_start, holder.deploy_command or "?")
+    return session_members(holder.deploy_session, holder.deploy_start, holder.deploy_command or "?",
+                           group=holder.deploy_group)
 
 
 def orphan_message(holder: LockHolder, left: Sequence[Orphan], path: Path) -> str:

@@ -26,14 +26,15 @@ class Orphan:
         return f"pid {self.pid} `{self.command}` (running {age})"
 
 
-def session_members(sid: int, not_before: int | None, fallback_command: str = "?") -> list[Orphan]:
-    """The live processes of session (or process group) `sid`, oldest first. A process that
-    started before `not_before` (clock ticks since boot: when the session leader started) is not
-    of that session, whose id was reused, and is left out. Without /proc, signal 0 to the
+def session_members(sid: int, not_before: int | None, fallback_command: str = "?", *, group: int | None = None) -> list[Orphan]:
+    """The live processes of session `sid` or process group `group` (default: `sid`), oldest
+    first. A process that started before `not_before` (clock ticks since boot: when the session
+    leader started) is not of that session, whose id was reused, and is left out. Without /proc, signal 0 to the
     process group is all there is to ask."""
+    group = sid if group is None else group
     if not os.path.isdir("/proc"):
         try:
-            os.killpg(sid, 0)
+            os.killpg(group, 0)
         except ProcessLookupError:
             return []
         except PermissionError:
@@ -49,7 +50,7 @@ def session_members(sid: int, not_before: int | None, fallback_command: str = "?
         if stat is None:
             continue
         state, pgid, session, started = stat
-        if (session != sid and pgid != sid) or state in ("Z", "X"):
+        if (session != sid and pgid != group) or state in ("Z", "X"):
             continue
         if not_before is not None and started < not_before:
             continue
