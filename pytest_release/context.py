@@ -24,6 +24,7 @@ from pytest_release.adapters.deploy import (
 )
 from pytest_release.adapters.envfile import parse_env_file
 from pytest_release.adapters.git import ChangeSummary, GitError, change_summary
+from pytest_release.adapters.lock import EnvLock
 from pytest_release.adapters.prompt import Asker
 from pytest_release.adapters.signals import InterruptGate
 from pytest_release.adapters.traffic import TrafficGenerator
@@ -121,6 +122,11 @@ class ReleaseContext:
         self.smoke_user_cases: tuple[str, ...] = ()  # the project's own release_phase("smoke") tests
         self.stash = pytest.Stash()  # each phase's own state, under keys its module declares
         self.interrupts = InterruptGate(self._interrupted_by, self._signal_noted)
+        self.env_lock: EnvLock | None = None  # the environment's lock, once the session holds it
+
+    def hold_lock(self, lock: EnvLock) -> None:
+        """The session took the environment's lock: each deploy script's session is recorded in it."""
+        self.env_lock = lock
 
     def open_report(self) -> None:
         """Claim the report's file name and write its header: the first thing on disk, once the
@@ -249,6 +255,14 @@ class ReleaseContext:
             with report.lock:
                 log.add(line)
 
+        def on_start(pid: int) -> None:  # a later release must not deploy while this script runs
+            if self.env_lock is not None:
+                try:
+                    self.env_lock.record_deploy(pid, self.redactor.redact(" ".join(argv)))
+                except OSError as exc:
+                    with report.lock:
+                        section.text(f"The deploy script's session (pid {pid}) could not be recorded in the release lock: {exc}")
+
         def record(result: ScriptResult) -> None:
             with report.lock:
                 section.table(
@@ -276,6 +290,7 @@ class ReleaseContext:
                     kill_grace=settings.kill_grace,
                     redactor=self.redactor,
                     now=self.clock.now,
+                    on_start=on_start,
                 )
         except BaseException as exc:
             partial = interrupted_result(exc)
@@ -284,6 +299,11 @@ class ReleaseContext:
             raise
         finally:
             log.close()
+            if self.env_lock is not None:
+                try:  # ended, or its group stopped: nothing left to wait for
+                    self.env_lock.clear_deploy()
+                except OSError:
+                    pass
         record(result)
         return result
 

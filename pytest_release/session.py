@@ -105,6 +105,7 @@ class ReleaseSession:
         try:  # one release per environment at a time: the lock comes before the report
             lock_dir = self.release_config.lock_dir or self.release_config.release_dir / ".locks"
             self.env_lock = acquire(lock_dir, self.invocation.env, self.invocation.version)
+            self.ctx.hold_lock(self.env_lock)  # the lock records each deploy script's session
         except LockBusy as exc:
             busy = exc
         try:

@@ -18,6 +18,11 @@ from pytest_release.phases.gate import gate_run
 LAST_IN_PHASE = ("test_gate_decision",)  # after the project's own gate checks, too
 
 
+def test_previous_release_finished(release):
+    """The last release of this environment has a verdict; one cut off after touching the live system blocks."""
+    gate_run(release).check_previous_release()
+
+
 def test_acceptance_criteria_met(release):
     """Every criterion met, each with a passing test in the latest JUnit report (critical ones: all)."""
     gate_run(release).check_acceptance()

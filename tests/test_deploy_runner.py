@@ -491,3 +491,44 @@ def test_output_log_keeps_everything_when_small_and_marks_long_lines(tmp_path: P
         log.add("0123456789")
         assert side.read_text() == "0123456789\n"  # on disk before the log is closed
     assert log.render_lines() == ["… 1 lines left out (see side.log) …"]
+
+
+# --- on_start (issue 16, point 2) and a side file that fails mid-run --------------------------------
+def test_on_start_gets_the_scripts_pid_which_is_its_session_and_group(tmp_path: Path) -> None:
+    seen: list[tuple[int, int, int]] = []
+
+    def on_start(pid: int) -> None:
+        seen.append((pid, os.getsid(pid), os.getpgid(pid)))  # it runs: the kernel can tell
+
+    lines: list[str] = []
+    result = run_script([sys.executable, "-c", "import os; print(os.getpid())"], cwd=tmp_path, env=ENV,
+                        on_line=lines.append, on_start=on_start)
+    assert result.ok and len(seen) == 1
+    pid, sid, pgid = seen[0]
+    assert pid == sid == pgid == int(text_of(lines)[0])
+
+
+def test_an_exception_from_on_start_stops_the_group_and_propagates(tmp_path: Path, groups: list[int]) -> None:
+    started: list[int] = []
+
+    def on_start(pid: int) -> None:
+        started.append(pid)
+        groups.append(pid)
+        raise RuntimeError("the lock could not be written")
+
+    with pytest.raises(RuntimeError, match="the lock could not be written"):
+        run_script([str(script(tmp_path, STUBBORN))], cwd=tmp_path, env=ENV, on_line=lambda line: None,
+                   on_start=on_start, kill_grace=0.2)
+    assert started and live_members(started[0]) == []
+
+
+def test_a_side_file_that_cannot_be_written_mid_run_does_not_stop_the_output(tmp_path: Path) -> None:
+    full = Path("/dev/full")  # every write fails with ENOSPC, as on a full disk (Linux)
+    log = OutputLog(head=10, tail=10, side_file=tmp_path / "deploy.log")
+    log._side = open(full, "w", buffering=1)  # the side file's disk fills up after it was opened
+    for n in range(3):
+        log.add(f"line {n}")
+    log.close()
+    lines = log.render_lines()
+    assert lines[0] == "[pytest-release] writing deploy.log failed: No space left on device"
+    assert lines[1:] == ["line 0", "line 1", "line 2"]

@@ -159,3 +159,94 @@ def test_racing_processes_never_both_win(tmp_path: Path, stale: bool) -> None:
     assert sorted(answers) == ["busy"] * 7 + ["won"]
     winner = answers.index("won")
     assert json.loads((tmp_path / "staging.lock").read_text())["version"] == f"v-{winner}"
+
+
+# --- the deploy script's session (issue 16, point 2) ---------------------------------------------
+def _session_leader(*argv: str) -> subprocess.Popen[bytes]:
+    """A real process in a session of its own, as run_script starts the deploy script."""
+    return subprocess.Popen(list(argv), start_new_session=True, stdin=subprocess.DEVNULL)
+
+
+def test_the_holder_records_the_deploy_scripts_session_and_clears_it(tmp_path: Path) -> None:
+    held = acquire(tmp_path, "staging", "v2", host=HOST)
+    script = _session_leader("sleep", "30")
+    try:
+        held.record_deploy(script.pid, "scripts/deploy.sh --env staging --version v2")
+        data = json.loads((tmp_path / "staging.lock").read_text())
+        assert data["deploy_session"] == data["deploy_group"] == script.pid
+        assert data["deploy_start"] == lockmod.process_start(script.pid)
+        assert data["deploy_command"] == "scripts/deploy.sh --env staging --version v2" and data["deploy_since"].endswith("+00:00")
+        assert data["token"] == held.holder.token  # still this release's lock
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        held.clear_deploy()
+        data = json.loads((tmp_path / "staging.lock").read_text())
+        assert data["deploy_session"] is None and data["deploy_group"] is None and data["deploy_command"] is None
+    finally:
+        script.kill()
+        script.wait()
+        held.release()
+
+
+def test_a_dead_holders_lock_is_not_taken_over_while_its_deploy_session_lives(tmp_path: Path) -> None:
+    orphan = _session_leader("sleep", "300")
+    try:
+        start = lockmod.process_start(orphan.pid)
+        write_lock(tmp_path, "staging", pid=dead_pid(), process_start=None, deploy_session=orphan.pid,
+                   deploy_start=start, deploy_command="scripts/deploy.sh --env staging --version v7",
+                   deploy_since="2026-11-26T03:19:07+00:00")
+        before = (tmp_path / "staging.lock").read_text()
+        with pytest.raises(LockBusy) as refused:
+            acquire(tmp_path, "staging", "v8", host=HOST)
+        message = str(refused.value)
+        assert f"its deploy script still runs: pid {orphan.pid} `sleep 300` (running for " in message
+        assert f"in session {orphan.pid}" in message and "since 2026-11-26 03:19:07 UTC" in message
+        assert f"kill -TERM -- -{orphan.pid}" in message and "would deploy over it" in message
+        assert (tmp_path / "staging.lock").read_text() == before  # nothing changed
+    finally:
+        orphan.kill()
+        orphan.wait()
+    held = acquire(tmp_path, "staging", "v8", host=HOST)  # the orphan has ended: taken over
+    assert held.taken_over is not None and held.taken_over.deploy_session == orphan.pid
+    assert "nor does any process of its deploy script" in (held.takeover_note() or "")
+    held.release()
+
+
+def test_a_child_left_in_the_deploy_session_also_keeps_the_lock(tmp_path: Path) -> None:
+    # The script itself has exited; a process it started in the background (same session) runs on.
+    script = _session_leader("sh", "-c", "sleep 300 & echo $!")
+    script.wait()
+    members = lockmod.orphans(LockHolder("staging", "v7", dead_pid(), HOST, "2026-11-26T03:19:05+00:00",
+                                         deploy_session=script.pid, deploy_start=None))
+    try:
+        assert [m.command for m in members] == ["sleep 300"] and members[0].pid != script.pid
+        assert members[0].age_seconds is not None and members[0].age_seconds < 60
+    finally:
+        for member in members:
+            os.kill(member.pid, 9)
+
+
+def test_a_reused_session_id_is_not_an_orphan(tmp_path: Path) -> None:
+    other = _session_leader("sleep", "300")
+    try:
+        start = lockmod.process_start(other.pid)
+        assert start is not None
+        # The recorded deploy started after this process: the id now names another session.
+        holder = LockHolder("staging", "v7", dead_pid(), HOST, "2026-11-26T03:19:05+00:00",
+                            deploy_session=other.pid, deploy_start=start + 1)
+        assert lockmod.orphans(holder) == []
+        rebooted = LockHolder("staging", "v7", dead_pid(), HOST, "2026-11-26T03:19:05+00:00", boot_id="another-boot",
+                              deploy_session=other.pid, deploy_start=start)
+        assert lockmod.orphans(rebooted) == []
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_planted_link_at_the_takeover_guard_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "precious"
+    target.write_text("keep")
+    (tmp_path / ".staging.lock.takeover").symlink_to(target)
+    write_lock(tmp_path, "staging", pid=dead_pid(), process_start=None)
+    with pytest.raises(LockBusy, match=r"\.staging\.lock\.takeover: it is a symbolic link, which is never followed"):
+        acquire(tmp_path, "staging", "v8", host=HOST)
+    assert target.read_text() == "keep"

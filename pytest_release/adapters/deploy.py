@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from pytest_release.core.redact import Redactor
+from pytest_release.report.document import open_new_or_own
 
 __all__ = [
     "Outcome",
@@ -118,11 +119,19 @@ class OutputLog:
         self._max_line_chars = max_line_chars
         self.side_file = Path(side_file) if side_file is not None else None
         self._side: IO[str] | None = None
+        self.side_problem: str | None = None
+        """Why the side file is not written (a planted link, no permission): shown as the first
+        line of the output block. The deploy goes on: the report keeps the head and the tail."""
         if self.side_file is not None:
-            # Line buffered: every complete line reaches the kernel before `add` returns.
-            self._side = open(  # noqa: SIM115 - closed in close()
-                self.side_file, "a", encoding="utf-8", errors="replace", buffering=1
-            )
+            try:
+                # Never through a link: a planted release_..._deploy.log symlink is refused.
+                fd = open_new_or_own(self.side_file)
+                # Line buffered: every complete line reaches the kernel before `add` returns.
+                self._side = open(fd, "a", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115 - closed in close()
+            except OSError as exc:
+                self.side_problem = (f"the full output is not kept in {self.side_file.name}: "
+                                     f"{exc.strerror or exc}; this report keeps its first and last lines")
+                self.side_file = None
         self.total = 0
 
     @property
@@ -132,7 +141,11 @@ class OutputLog:
     def add(self, line: str) -> None:
         self.total += 1
         if self._side is not None:
-            self._side.write(line + "\n")
+            try:
+                self._side.write(line + "\n")
+            except OSError as exc:  # a full disk or a vanished directory must not stop the deploy
+                self.side_problem = f"writing {self.side_file.name if self.side_file else 'the side log'} failed: {exc.strerror or exc}"
+                self._close_side()
         if len(line) > self._max_line_chars:
             cut = len(line) - self._max_line_chars
             line = f"{line[: self._max_line_chars]} … [{cut} more characters]"
@@ -142,7 +155,8 @@ class OutputLog:
             self._tail.append(line)
 
     def render_lines(self) -> list[str]:
-        lines = list(self._head)
+        lines = [f"[pytest-release] {self.side_problem}"] if self.side_problem else []
+        lines += self._head
         if self.omitted:
             where = f" (see {self.side_file.name})" if self.side_file is not None else ""
             lines.append(f"… {self.omitted} lines left out{where} …")
@@ -150,9 +164,15 @@ class OutputLog:
         return lines
 
     def close(self) -> None:
+        self._close_side()
+
+    def _close_side(self) -> None:
         if self._side is not None:
-            self._side.close()
-            self._side = None
+            side, self._side = self._side, None
+            try:
+                side.close()
+            except OSError:
+                pass
 
     def __enter__(self) -> OutputLog:
         return self
@@ -173,6 +193,7 @@ def run_script(
     redactor: Redactor | None = None,
     now: Callable[[], dt.datetime] = _utc_now,
     max_line_chars: int = 4000,
+    on_start: Callable[[int], None] | None = None,
 ) -> ScriptResult:
     """Run `argv` (never through a shell) in `cwd` with exactly `env`, and pass every line of
     its merged stdout and stderr, redacted and prefixed with a UTC timestamp, to `on_line` as it
@@ -186,7 +207,12 @@ def run_script(
 
     An exception from `on_line` or a KeyboardInterrupt stops the group the same way and is
     re-raised, with the partial result attached (see `interrupted_result`). A script that cannot
-    be started gives outcome "not-started" and says why; it never raises."""
+    be started gives outcome "not-started" and says why; it never raises.
+
+    `on_start(pid)` is called once the script runs, before its first line is read: `pid` is also
+    its process group and session id (it is started with setsid), which the release lock records
+    so that a later release can tell whether anything of this deploy still runs. An exception
+    from it stops the group like one from `on_line`."""
     for name, limit in (("idle_timeout", idle_timeout), ("total_timeout", total_timeout)):
         if limit is not None and not limit > 0:
             raise ValueError(f"{name} must be a positive number of seconds or None, got {limit!r}")
@@ -220,6 +246,8 @@ def run_script(
 
     run: _Run | None = None
     try:
+        if on_start is not None:  # before the idle clock starts: recording it must not eat into it
+            on_start(proc.pid)
         run = _Run(proc, on_line, redactor, now, max_line_chars * 4)
         outcome = run.wait(idle_timeout, total_timeout)
     except BaseException as exc:

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from pytest_release.report.document import claim_new_file
+from pytest_release.report.document import claim_new_file, write_atomically
 
 LEFTOVERS_DIR = Path("_docs") / "_process_leftovers"
 
@@ -46,5 +46,5 @@ def write_leftover(
     if redact is not None:
         body = redact(body)
     path, _ = claim_new_file(folder, f"{moment.strftime('%Y-%m-%d-%H%M%S')}_{_slug(topic)}")
-    path.write_text(body, encoding="utf-8")
+    write_atomically(path, body)  # never through a link swapped in for the claimed name
     return path

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from pytest_release.adapters.bounded_http import BoundedAdapter, deadline
 from pytest_release.config import SmokeEndpoint
+
+
+_READ_BACKSTOP = 1.0
+_CUT = "no complete answer within {timeout:g}s (connect, headers and body; smoke.request_timeout)"
 
 
 @dataclass(frozen=True)
@@ -36,15 +40,23 @@ def run_case(session: requests.Session, base_url: str, endpoint: SmokeEndpoint, 
     def result(ok: bool, status: int | None, problem: str | None) -> SmokeResult:
         return SmokeResult(endpoint.name, endpoint.method, endpoint.path, ok, status, time.monotonic() - started, problem)
 
-    try:
-        response = session.request(
-            endpoint.method, url, json=endpoint.json, headers=dict(endpoint.headers), timeout=timeout,
-            allow_redirects=False,
-        )
-    except requests.Timeout:
-        return result(False, None, f"no answer within {timeout:g}s")
-    except requests.RequestException as exc:
-        return result(False, None, f"request failed: {type(exc).__name__}: {exc}")
+    # The deadline bounds the whole request (connect, headers, body), so a server that trickles
+    # its answer cannot hold the case past it; the connect timeout is the same, and the per-read
+    # timeout is only a backstop a little later, so a stalled server meets the deadline first.
+    with deadline(timeout) as limit:
+        try:
+            response = session.request(
+                endpoint.method, url, json=endpoint.json, headers=dict(endpoint.headers),
+                timeout=(timeout, timeout + _READ_BACKSTOP), allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            if limit.expired:
+                return result(False, None, _CUT.format(timeout=timeout))
+            if isinstance(exc, requests.Timeout):
+                return result(False, None, f"no answer within {timeout:g}s")
+            return result(False, None, f"request failed: {type(exc).__name__}: {exc}")
+        if limit.expired:  # cut mid-headers, http.client may take the end of the stream for their end
+            return result(False, None, _CUT.format(timeout=timeout))
     if response.status_code != endpoint.status:
         return result(False, response.status_code, f"expected status {endpoint.status}, got {response.status_code}")
     if endpoint.expect_fields:
@@ -78,7 +90,7 @@ class SmokeRunner:
         self._futures: dict[str, futures.Future[SmokeResult]] = {}
         self._session = requests.Session()
         # requests keeps at most 10 connections per host: a larger pool would queue for them.
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, concurrency))
+        adapter = BoundedAdapter(pool_connections=1, pool_maxsize=max(10, concurrency))
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self.handed_out: set[str] = set()

@@ -124,7 +124,7 @@ class FileTracker:
             data[key] = {**entry, "status": status} if isinstance(entry, dict) else status
             new = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
-        write_atomically(self.path, new)
+        write_atomically(self.path, new)  # mkstemp + rename: a planted .tracker.yaml.tmp link is never followed
 
 
 def _yaml_scalar(value: str) -> str:

@@ -44,8 +44,9 @@ from pytest_release.adapters.registry import InvalidReference, Registry, Registr
 from pytest_release.adapters.tracker import TrackerError, tracker_for
 from pytest_release.config import TrackerSettings
 from pytest_release.context import ReleaseContext, ServingUnknown
-from pytest_release.core import gate
+from pytest_release.core import cutoff, gate
 from pytest_release.core.gate import Finding, TicketProblem
+from pytest_release.adapters.history import interrupted_release
 from pytest_release.core.release import Phase
 from pytest_release.core.restrictions import check_approvals, perf_required_by
 from pytest_release.report.document import timestamp, write_atomically
@@ -133,6 +134,19 @@ class GateRun:
         choices.tickets = self.scope()
         choices.excluded_tickets = dict(self.excluded)
         choices.change_summary = self._changes
+
+    # --- 0: a previous release cut off before its verdict ----------------------------------------
+    def check_previous_release(self) -> None:
+        release = self.release
+        past = interrupted_release(release.config.release_dir, release.env.name, exclude=release.paths.report)
+        found = cutoff.cutoff_findings(past.path.name if past else None, past.version if past else None,
+                                       past.last_phase if past else None)
+        findings = gate.apply_override(found, release.invocation.override_reason)
+        if any(f.overridden for f in findings):
+            release.state.override(f"pre-release gate: the cut-off previous release overridden with --release-override-reason: {findings[0].overridden}")
+        text = "every earlier release of this environment ended with a verdict." if past is None else (
+            f"`{past.path.name}` has no verdict.")
+        self._conclude(cutoff.CHECK, "Previous release", text, findings)
 
     # --- 1 and 2: acceptance criteria and the latest test report --------------------------------
     def check_acceptance(self) -> None:

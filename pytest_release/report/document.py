@@ -7,9 +7,13 @@ half of one. Everything rendered passes through the redactor last."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import os
 import re
+import stat
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -51,7 +55,7 @@ def claim_new_file(directory: Path, stem: str, taken: Callable[[str], bool] = la
             continue
         path = directory / f"{stem}{suffix}.md"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except FileExistsError:
             continue
         os.close(fd)
@@ -67,12 +71,52 @@ def claim_report_paths(release_dir: Path, version: str, env: str, moment: dt.dat
 
 
 def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Replace `path` with `text` so a reader sees the old file or the new one, never half.
+
+    The temporary file comes from mkstemp in the same directory (an unpredictable name, created
+    exclusively), so a symbolic link planted under a predictable name such as `.report.md.tmp`
+    is never written through; `os.replace` swaps the name itself and never follows a link at
+    `path` either (a link there is replaced by the new file, its target untouched)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o644)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def open_new_or_own(path: Path, *, append: bool = True) -> int:
+    """Open `path` for writing without ever following a link: created exclusively
+    (O_CREAT|O_EXCL|O_NOFOLLOW), or, when it already exists, reopened only if it is a plain file
+    with a single name (O_NOFOLLOW refuses a symbolic link; a second hard link is refused too).
+    Returns the file descriptor; raises OSError naming the path and why otherwise."""
+    flags = os.O_WRONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if append else 0)
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        pass
+    try:  # O_NONBLOCK: a planted FIFO must not hang the release before fstat can refuse it
+        fd = os.open(path, flags | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, f"{path} is a symbolic link: refusing to write through it") from None
+        if exc.errno in (errno.ENXIO, errno.EISDIR):
+            raise OSError(exc.errno, f"{path} is not a regular file: refusing to write to it") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        what = "not a regular file" if not stat.S_ISREG(info.st_mode) else f"a file with {info.st_nlink} hard links"
+        raise OSError(errno.EPERM, f"{path} is {what}: refusing to write to it")
+    os.set_blocking(fd, True)
+    return fd
 
 
 def md_cell(value: Any) -> str:
