@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN
+from pytest_release.core.escalation import SOFT_BREACH_ANSWERS  # noqa: F401  (re-exported by config)
 from pytest_release.core.restrictions import ApprovalPolicy, ChangeCalendar
+from pytest_release.core.strategy import STRATEGIES  # noqa: F401  (re-exported by config)
+
 
 DEFAULT_WATCH = {"staging": 15 * 60.0, "production": 60 * 60.0}
 
