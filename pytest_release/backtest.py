@@ -367,7 +367,10 @@ def _readings(decision: WatchDecision) -> str:
         elif r.ratio is None:
             parts.append(f"{r.metric} {_num(r.value)} (no baseline)")
         else:
-            parts.append(f"{r.metric} {_num(r.value)} vs {_num(r.effective_baseline)} = {ratio_words(r)} {r.classification.value}")
+            ratio = f"{r.ratio:.2f}x" if math.isfinite(r.ratio) else ratio_words(r)
+            parts.append(f"{r.metric} {_num(r.value)} vs {_num(r.effective_baseline)} = {ratio} {r.classification.value}")
+    if decision.health_failures:
+        parts.append(f"health failed {decision.health_failures} in a row")
     return "; ".join(parts)
 
 

@@ -67,6 +67,7 @@ __all__ = [
     "evidence",
     "format_elapsed",
     "has_data",
+    "health_reading",
     "judge",
     "no_data_words",
     "ratio_words",
@@ -733,7 +734,7 @@ def _judge_metric(
 # --- health ----------------------------------------------------------------------------------
 
 
-def _health_reading(policy: WatchPolicy, poll: Poll) -> tuple[bool | None, str]:
+def health_reading(policy: WatchPolicy, poll: Poll) -> tuple[bool | None, str]:
     """Healthy, failed or not checked (None), and in words why, from the health-check script
     (poll.health_ok) and the PromQL health query (the policy's health metric) together: failed
     if either failed. A query with no series is a failure (the target vanished); a backend that
@@ -758,8 +759,8 @@ def _health_reading(policy: WatchPolicy, poll: Poll) -> tuple[bool | None, str]:
     checks = [c for c in (script, query) if c is not None]
     if not checks:
         return None, ""
-    if script is False:
-        words = "health-check script failed" + (f"; {words}" if words and query is False else "")
+    if script is False and policy.health_metric is not None:
+        words = "health-check script failed" + (f"; {words}" if query is False else "")
     return all(checks), words
 
 
@@ -779,7 +780,7 @@ def _health_streak(policy: WatchPolicy, polls: Sequence[Poll]) -> tuple[int, flo
     newest_failure = oldest_failure = math.nan
     first_words = ""
     for poll in reversed(polls):
-        ok, words = _health_reading(policy, poll)
+        ok, words = health_reading(policy, poll)
         if ok is None:
             continue
         if ok:
