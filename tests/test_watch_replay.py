@@ -148,6 +148,34 @@ def test_a_4_minute_scrape_gap_at_the_start_is_a_no_data_breach(replay):
     assert "| error_rate | higher is worse | 0 | 0.01 | 0.01 |" in section
 
 
+def test_an_idle_window_is_not_released_on_the_defaults(replay):
+    """0.005 requests/s throughout and only metric names configured: too little traffic to judge
+    is not a pass. The reason says how much traffic there was and what to do about it."""
+    replay.environment("idle", "idle")
+    result = replay.run("idle")
+    # Rolled back; the old version's short window is just as idle, so the rollback cannot be
+    # shown healthy either: a person takes over (exit 12), never Released.
+    assert result.ret == 12, result.stdout.str()
+    assert replay.deploy_calls() == ["--env idle --version v2 --strategy all-at-once", "--env idle --rollback v1"]
+    result.stdout.fnmatch_lines([
+        "Rollback-Failed: too little traffic to judge error_rate since the window started (3m without data; 0.3* requests in "
+        "the last 1m (0.005*/s), under min_requests 10 per poll; an environment without users needs `traffic:` (the "
+        "built-in load generator) to be judged)*",
+    ])
+    assert "observability is itself broken" not in result.stdout.str().split("release verdict")[-1]
+    section = replay.watch_section()
+    assert "not judged: 0.3" in section and poll_rows(section) == ["T+1m", "T+2m", "T+3m"]
+
+
+def test_traffic_lost_after_the_deploy_rolls_back_and_is_named(replay):
+    replay.environment("lossy", "lossy")
+    result = replay.run("lossy")
+    assert result.ret == 10, result.stdout.str()
+    result.stdout.fnmatch_lines(["Rolled-Back: traffic lost at T+1m: request_rate 0.005, 0.05% of the baseline 10*"])
+    assert poll_rows(replay.watch_section()) == ["T+1m"]
+    assert "inf" not in replay.watch_section().replace("infinite", "")
+
+
 def test_prometheus_killed_mid_window_is_a_no_data_breach(own_prometheus_replay):
     replay = own_prometheus_replay
     replay.environment("clean", "clean")

@@ -13,9 +13,7 @@ from pytest_release.core.judge import (  # noqa: F401  (DEFAULT_RULES re-exporte
     DEFAULT_NO_DATA_AFTER,
     DEFAULT_RULES,
 )
-from pytest_release.core.escalation import SOFT_BREACH_ANSWERS  # noqa: F401  (re-exported by config)
 from pytest_release.core.restrictions import ApprovalPolicy, ChangeCalendar
-from pytest_release.core.strategy import STRATEGIES  # noqa: F401  (re-exported by config)
 
 
 DEFAULT_WATCH = {"staging": 15 * 60.0, "production": 60 * 60.0}

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from pytest_release.config.model import ConfigError
-from pytest_release.core.durations import parse_duration  # noqa: F401  (re-exported: the loader and config read it here)
-from pytest_release.core.escalation import parse_soft_breach_answer  # noqa: F401  (re-exported)
 
 # --- parsing helpers -----------------------------------------------------------------------
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
