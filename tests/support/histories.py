@@ -10,7 +10,7 @@ window after it. `at(t)` is "T+t minutes" in minutes since DATA_START.
 `label` is the expected end of a 15-minute staging window on the defaults (with soft breaches
 answered "continue"): Released, Escalated (soft findings, no hard one) or Rolled-Back, and
 `trigger` a fragment of the rollback reason. `before` records what the judge of commit 11406d8
-concluded, from a backtest run before the judge changed (see the note in the report)."""
+concluded, from `python -m tests.support.run_histories` run before the judge changed."""
 
 from __future__ import annotations
 
@@ -78,19 +78,19 @@ HISTORIES: tuple[History, ...] = (
     ),
     History(
         "traffic-loss", "10 requests/s before the deploy, 0.005 requests/s after it", "Rolled-Back",
-        trigger="traffic lost", before="Escalated (request_rate soft only)",
+        trigger="traffic lost", before="Escalated: 15 soft polls (request_rate 2000x below), never hard",
         scenario={"rps": lambda m: 10.0 if _window(m) < 0 else 0.005},
     ),
     History(
         "traffic-dip", "10 requests/s before, 6 requests/s after (1.67x below: soft only)", "Escalated",
-        before="Escalated", scenario={"rps": lambda m: 10.0 if _window(m) < 0 else 6.0},
+        before="Escalated (15 polls)", scenario={"rps": lambda m: 10.0 if _window(m) < 0 else 6.0},
     ),
     History(
         "spike", "30% errors during T+6m..T+7m", "Rolled-Back", trigger="error_rate breached",
         before="Rolled-Back at T+7m", scenario={"error_ratio_at": lambda m: 0.3 if 6 <= _window(m) < 7 else 0.0},
     ),
     History(
-        "drift", "p99 1.7x the baseline from T+5m", "Escalated", before="Escalated",
+        "drift", "p99 1.7x the baseline from T+5m", "Escalated", before="Escalated (ESCALATE printed at each of 10 polls)",
         scenario={"latency_at": lambda m: BASE_P99 * 1.7 if _window(m) >= 5 else BASE_P99},
     ),
     History(
