@@ -24,13 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pytest_release.backtest import BacktestRange, run_backtest, timeline_json  # noqa: E402
-from pytest_release.config import DEFAULT_RULES  # noqa: E402
-from pytest_release.core.judge import MetricRule, WatchPolicy  # noqa: E402
+from pytest_release.core.judge import DEFAULT_RULES, WatchPolicy  # noqa: E402
 from pytest_release.metrics.prometheus import PrometheusProvider  # noqa: E402
 from pytest_release.metrics.promql import MetricNames, default_queries  # noqa: E402
 from tests.support.prometheus_server import scenario_openmetrics, start_prometheus  # noqa: E402
 
-POLICY = WatchPolicy(rules=tuple(MetricRule(name, **rule) for name, rule in DEFAULT_RULES.items()))  # the runbook's
+POLICY = WatchPolicy(rules=tuple(DEFAULT_RULES.values()))  # the runbook's
 
 
 class CountingProvider(PrometheusProvider):

@@ -4,8 +4,9 @@
 reads the environment's metrics from its Prometheus-compatible backend: the baseline over the
 `watch.baseline` window before START (one instant query per metric, as a release measures it),
 then one poll per `watch.interval` up to END with range queries (one per metric, not one per
-poll), judges every poll with `analysis.judge` exactly as a live window would, and prints the
-decision timeline: what would have fired, when and why. `--release-backtest-json=FILE` writes the
+poll), and drives the live window's own judge (`core.timeline.WindowJudge`: the same decisions,
+the same end-of-window rule at END, the same points where a person is asked, once per finding)
+over them, and prints the decision timeline: what would have fired, when and why. `--release-backtest-json=FILE` writes the
 same timeline as JSON (schema below) for scripts that tune thresholds. Exit status 0.
 
 JSON schema (`"schema": "pytest-release/backtest/1"`)::
@@ -17,7 +18,8 @@ JSON schema (`"schema": "pytest-release/backtest/1"`)::
       "interval_seconds": 60.0, "baseline_seconds": 300.0, "method": "range",
       "baseline": {"error_rate": 0.0, ...},                     # null: no data before START
       "rules": [{"metric": "error_rate", "direction": "up", "soft": 1.5, "hard": 2.0, "floor": 0.01}, ...],
-      "policy": {"no_data_after_seconds": 180.0, "min_requests": 0.0},
+      "policy": {"no_data_after_seconds": 180.0, "min_requests": 10.0, "health_query": null},
+      "person": "...",                                          # where a person's answer would change what follows
       "polls": [
         {"time": "2026-01-01T00:11:00+00:00", "elapsed_seconds": 60.0, "elapsed": "T+1m",
          "requests": 600.0,
@@ -25,25 +27,29 @@ JSON schema (`"schema": "pytest-release/backtest/1"`)::
                                      "ratio": 0.0, "classification": "ok", "threshold": 1.5,
                                      "explanation": "error_rate 0 is 0.00x the floor 0.01 ..."}, ...},
          "decision": {"status": "ok", "action": "continue", "reasons": [], "trigger": null,
-                      "after_rollback": false}},
+                      "after_rollback": false, "final": false,
+                      "ask": false, "asked_about": [], "assumed_answer": null}},
         ...],
-      "summary": {"polls": 15, "ok": 14, "soft": 0, "hard": 1,
+      "summary": {"polls": 15, "ok": 14, "soft": 0, "hard": 1, "questions": 0,
                   "first_escalation": null | {"time", "elapsed", "reasons"},
                   "rollback": null | {"time", "elapsed", "trigger", "evidence"}}
     }
 
 `ratio` is a number, null (no data, or no baseline to compare with) or the string "inf";
 `classification` is ok, soft, hard or no-data; `action` is what a live window would have done at
-that poll: continue, escalate (a soft breach asks a person) or rollback (a hard breach). Polls
-after the first rollback are still judged (`after_rollback: true`), so one run shows every
-breach in the range. The health check has no history: it is not part of a backtest."""
+that poll: continue, escalate (a person is asked about a soft finding not asked about before) or
+rollback (a hard breach). A person's answer is the one thing a recorded window cannot know:
+where `ask` is true the backtest assumes "continue" (`assumed_answer`), and "roll back now"
+would have ended the window there, "extend" moved its end. Polls after the first rollback are
+still judged (`after_rollback: true`), so one run shows every breach in the range. The
+health-check script has no history and is not judged; a `watch.health_query` is."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -52,15 +58,17 @@ import pytest
 from pytest_release.clock import RealClock
 from pytest_release.config import ConfigError, load_config
 from pytest_release.core.judge import (
+    HEALTH_METRIC,
     Poll,
     Status,
     WatchDecision,
     WatchPolicy,
     evidence,
     format_elapsed,
-    has_data,
-    judge,
+    ratio_words,
+    no_data_words,
 )
+from pytest_release.core.timeline import Step, judge_timeline as judge_steps
 from pytest_release.metrics import MetricsUnavailable
 from pytest_release.metrics.factory import make_provider
 from pytest_release.metrics.window import watch_policy
@@ -72,7 +80,11 @@ if TYPE_CHECKING:
 
 SCHEMA = "pytest-release/backtest/1"
 CHUNK_POINTS = 10_000  # under Prometheus's 11,000 points per range query
-ACTIONS = {Status.OK: "continue", Status.SOFT: "escalate", Status.HARD: "rollback"}
+PERSON = (
+    "where a poll has ask: true, a live window asks a person (A continue, B roll back now, C extend the"
+    " window); the backtest assumes A. B would have rolled back at that poll; C would have moved the end"
+    " of the window, so the end-of-window rule would have applied later"
+)
 
 
 class BacktestError(ValueError):
@@ -177,10 +189,17 @@ class TimelineEntry:
     poll: Poll
     decision: WatchDecision
     after_rollback: bool
+    step: Step | None = None
 
     @property
     def action(self) -> str:
-        return ACTIONS[self.decision.status]
+        if self.step is not None:
+            return self.step.action
+        return {Status.OK: "continue", Status.SOFT: "escalate", Status.HARD: "rollback"}[self.decision.status]
+
+    @property
+    def ask(self) -> bool:
+        return self.step is not None and self.step.ask
 
 
 @dataclass
@@ -209,35 +228,15 @@ class Timeline:
 
 
 def judge_timeline(policy: WatchPolicy, baseline: Mapping[str, float | None], polls: list[tuple[dt.datetime, Poll]]) -> list[TimelineEntry]:
-    """Each poll judged as the live window judges it: the last poll, with the history it needs.
-
-    The history handed to the judge starts at the oldest poll it can still look at (the newest
-    poll with data for each metric), so a day of polls is judged in linear time with decisions
-    identical to judging the whole list."""
+    """Each poll judged by the live window's own judge (core.timeline), the last one as the end
+    of the window; every question a person would be asked is answered "continue"."""
+    steps = judge_steps(policy, baseline, [poll for _, poll in polls])
     entries: list[TimelineEntry] = []
-    history: list[Poll] = []
     rolled_back = False
-    for when, poll in polls:
-        history.append(poll)
-        decision = judge(policy, baseline, history)
-        entries.append(TimelineEntry(when, poll, decision, rolled_back))
-        rolled_back = rolled_back or decision.status is Status.HARD
-        history = _needed_history(policy, history)
+    for (when, poll), step in zip(polls, steps):
+        entries.append(TimelineEntry(when, poll, step.decision, rolled_back, step))
+        rolled_back = rolled_back or step.decision.status is Status.HARD
     return entries
-
-
-def _needed_history(policy: WatchPolicy, history: list[Poll]) -> list[Poll]:
-    """The suffix of `history` that can still change a later decision: back to the newest poll
-    with data of each metric (for "no data since"). Health is not part of a backtest."""
-    keep = len(history) - 1
-    for rule in policy.rules:
-        for index in range(len(history) - 1, -1, -1):
-            if has_data(policy, rule, history[index]):
-                keep = min(keep, index)
-                break
-        else:
-            return history  # never had data: the judge needs the whole window ("since T+0")
-    return history[keep:]
 
 
 def run_backtest(
@@ -255,6 +254,7 @@ def run_backtest(
     if getattr(provider, "last_error", None):
         raise MetricsUnavailable(provider.last_error)
     polls = collect_polls(provider, rng, interval, method=method)
+    policy = replace(policy, interval=interval)
     timeline = Timeline(env, kind, rng, interval, baseline_seconds, method, policy, baseline)
     timeline.entries = judge_timeline(policy, baseline, polls)
     return timeline
@@ -266,7 +266,7 @@ def run_backtest(
 def _num(x: float | None) -> str:
     if x is None:
         return "no data"
-    return "inf" if math.isinf(x) else f"{x:.4g}"
+    return "infinite" if math.isinf(x) else f"{x:.4g}"
 
 
 def _json_number(x: float | None) -> float | str | None:
@@ -311,6 +311,10 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
                     "reasons": list(d.reasons),
                     "trigger": d.trigger,
                     "after_rollback": entry.after_rollback,
+                    "final": bool(entry.step and entry.step.final),
+                    "ask": entry.ask,
+                    "asked_about": list(entry.step.asked_about) if entry.step else [],
+                    "assumed_answer": "continue" if entry.ask else None,
                 },
             }
         )
@@ -326,17 +330,21 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
         "method": timeline.method,
         "baseline": {k: _json_number(v) for k, v in timeline.baseline.items()},
         "rules": [
-            {"metric": r.name, "direction": r.direction, "soft": r.soft, "hard": r.hard, "floor": r.floor}
+            {"metric": r.name, "direction": r.direction, "soft": r.soft, "hard": r.hard, "floor": r.floor,
+             "needs_traffic": r.needs_traffic, "lost": r.lost}
             for r in timeline.policy.rules
         ],
         "policy": {
             "no_data_after_seconds": _json_number(timeline.policy.no_data_after),
             "min_requests": timeline.policy.min_requests,
+            "health_query": timeline.policy.health_query or None,
         },
+        "person": PERSON,
         "polls": polls,
         "summary": {
             "polls": len(polls),
             **counts,
+            "questions": sum(1 for e in timeline.entries if e.ask),
             "first_escalation": None if escalation is None else {
                 "time": _iso(escalation.time),
                 "elapsed": format_elapsed(escalation.poll.elapsed),
@@ -362,12 +370,14 @@ def _readings(decision: WatchDecision) -> str:
     parts = []
     for r in decision.readings:
         if r.classification.value == "no-data":
-            parts.append(f"{r.metric} no data")
+            parts.append(f"{r.metric} {no_data_words(r)}")
         elif r.ratio is None:
             parts.append(f"{r.metric} {_num(r.value)} (no baseline)")
         else:
-            ratio = "inf" if math.isinf(r.ratio) else f"{r.ratio:.2f}"
-            parts.append(f"{r.metric} {_num(r.value)} vs {_num(r.effective_baseline)} = {ratio}x {r.classification.value}")
+            ratio = f"{r.ratio:.2f}x" if math.isfinite(r.ratio) else ratio_words(r)
+            parts.append(f"{r.metric} {_num(r.value)} vs {_num(r.effective_baseline)} = {ratio} {r.classification.value}")
+    if decision.health_failures:
+        parts.append(f"health failed {decision.health_failures} in a row")
     return "; ".join(parts)
 
 
@@ -380,9 +390,9 @@ def timeline_lines(timeline: Timeline) -> list[str]:
         f"backtest of {timeline.env} ({timeline.kind}) as if a release had started at {rng.start.strftime(stamp)}, "
         f"until {rng.end.strftime(stamp)}",
         f"  {len(timeline.entries)} polls, one every {format_elapsed(timeline.interval)[2:]} ({timeline.method} queries); "
-        f"the health check has no history and is not judged",
+        + (f"health from {timeline.policy.health_query}" if timeline.policy.health_query else "the health-check script has no history and is not judged"),
         f"  baseline over the {format_elapsed(timeline.baseline_seconds)[2:]} before the start: "
-        + (", ".join(f"{k} {_num(v)}" for k, v in timeline.baseline.items()) or "none"),
+        + (", ".join(f"{k} {_num(v)}" for k, v in timeline.baseline.items() if k != HEALTH_METRIC) or "none"),
     ]
     run: list[TimelineEntry] = []
 
@@ -408,7 +418,12 @@ def timeline_lines(timeline: Timeline) -> list[str]:
             continue
         flush_run()
         at = format_elapsed(entry.poll.elapsed)
-        what = "ROLLBACK would fire" if d.status is Status.HARD else "ESCALATE (soft breach)"
+        if d.status is Status.HARD:
+            what = "ROLLBACK would fire"
+        elif entry.ask:
+            what = "ESCALATE (soft breach: a person is asked; assumed continue)"
+        else:
+            what = "soft (already answered: not asked again)"
         after = " [after the rollback point]" if entry.after_rollback else ""
         out.append(f"  {at:<16} {entry.time.strftime('%H:%M:%S')} {what}{after}: {_readings(d)}")
         for reason in d.reasons:

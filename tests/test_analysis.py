@@ -16,15 +16,15 @@ from pytest_release.core.judge import (
     evidence,
     format_elapsed,
     judge,
-    judge_end,
     summarize,
 )
+from pytest_release.core.timeline import judge_end
 
 NAN = math.nan
 INF = math.inf
 
-ERROR_RATE = MetricRule("error_rate", soft=1.5, hard=2.0)
-P99 = MetricRule("p99_latency", soft=1.5, hard=3.0)
+ERROR_RATE = MetricRule("error_rate", soft=1.5, hard=2.0, needs_traffic=True)
+P99 = MetricRule("p99_latency", soft=1.5, hard=3.0, needs_traffic=True)
 REQUEST_RATE = MetricRule("request_rate", direction="down", soft=1.5, hard=2.0)
 
 
@@ -259,7 +259,8 @@ def test_down_trigger_says_below():
 def test_down_value_zero_with_positive_baseline_is_infinitely_worse():
     r = reading(one(REQUEST_RATE, 0.0, 100.0))
     assert r.ratio == INF
-    assert "infinitely worse" in r.explanation
+    assert r.explanation == "request_rate 0 is none at all, against the baseline 100; hard at 2.0x"
+    assert "inf" not in summarize(one(REQUEST_RATE, 0.0, 100.0))
 
 
 def test_down_with_zero_baseline_cannot_drop():
@@ -333,8 +334,7 @@ def test_too_little_traffic_makes_up_metrics_no_data_not_a_pass():
     err = reading(d, "error_rate")
     assert err.classification is Classification.NO_DATA
     assert err.value == 0.5
-    assert "too little traffic" in err.explanation
-    assert "below min_requests 100" in err.explanation
+    assert "5 requests in the last 1m (0.0833333/s), under min_requests 100 per poll" in err.explanation
     assert (
         reading(d, "request_rate").classification is Classification.OK
     )  # "down" metrics still judged
@@ -360,9 +360,59 @@ def test_low_traffic_counts_toward_no_data_after():
     d = judge(policy, {"error_rate": 0.01}, polls)
     assert d.status is Status.HARD
     assert d.trigger == (
-        "no data for error_rate since T+0s (3m without samples; too little traffic: 3 requests,"
-        " below min_requests 100): observability is itself broken"
+        "too little traffic to judge error_rate since the window started (3m without data; 3 requests in the"
+        " last 1m (0.05/s), under min_requests 100 per poll; an environment without users needs `traffic:`"
+        " (the built-in load generator) to be judged)"
     )
+    assert "observability" not in d.trigger  # the traffic is missing, not the metrics
+
+
+def test_a_poll_without_requests_has_no_error_rate_or_latency_even_with_min_requests_0():
+    policy = WatchPolicy(rules=(ERROR_RATE, P99, MetricRule("saturation", hard=None)), min_requests=0)
+    d = judge(policy, {"error_rate": 0.0, "p99_latency": 0.2, "saturation": 0.3},
+              [Poll(60, {"error_rate": 0.0, "p99_latency": 0.0, "saturation": 0.3}, requests=0.0)])
+    assert [r.classification for r in d.readings] == [Classification.NO_DATA, Classification.NO_DATA, Classification.OK]
+    assert reading(d, "error_rate").detail == "0 requests in the last 1m"
+    assert "error_rate not judged: 0 requests in the last 1m" in summarize(d)
+
+
+def test_the_default_min_requests_is_10_per_poll():
+    assert WatchPolicy(rules=()).min_requests == 10
+    policy = WatchPolicy(rules=(ERROR_RATE,))
+    assert reading(judge(policy, {"error_rate": 0.0}, [Poll(60, {"error_rate": 0.0}, requests=9)])).classification is Classification.NO_DATA
+    assert reading(judge(policy, {"error_rate": 0.0}, [Poll(60, {"error_rate": 0.0}, requests=10)])).classification is Classification.OK
+
+
+def test_an_idle_window_is_hard_at_no_data_after_and_names_the_traffic_generator():
+    polls = [Poll(t, {"error_rate": 0.0}, requests=0.3) for t in (60, 120, 180)]
+    d = judge(WatchPolicy(rules=(ERROR_RATE,)), {"error_rate": 0.0}, polls)
+    assert d.status is Status.HARD
+    assert "too little traffic to judge error_rate" in d.trigger and "0.3 requests in the last 1m (0.005/s)" in d.trigger
+    assert "`traffic:`" in d.trigger
+
+
+def test_traffic_lost_is_a_hard_breach_of_its_own():
+    rate = MetricRule("request_rate", direction="down", soft=1.5, hard=None, lost=0.1)
+    policy = WatchPolicy(rules=(ERROR_RATE, rate, MetricRule("saturation", hard=None)))
+    baseline = {"error_rate": 0.0, "request_rate": 10.0, "saturation": 0.25}
+    d = judge(policy, baseline, [Poll(60, {"error_rate": 0.0, "request_rate": 0.005, "saturation": 0.25}, requests=0.3)])
+    assert d.status is Status.HARD and d.trigger_metric == "request_rate"
+    assert d.trigger == "traffic lost at T+1m: request_rate 0.005, 0.05% of the baseline 10"
+    assert reading(d, "saturation").classification is Classification.OK  # its samples exist: not blamed
+    assert reading(d, "error_rate").cause == "traffic"
+    # Falling past the soft factor only (1.67x below, 60% of the baseline) stays soft.
+    soft = judge(policy, baseline, [Poll(60, {"error_rate": 0.0, "request_rate": 6.0, "saturation": 0.25}, requests=360)])
+    assert soft.status is Status.SOFT and "traffic lost" not in " ".join(soft.reasons)
+    # Exactly 10% is not lost; a zero or missing baseline had no traffic to lose.
+    assert judge(policy, baseline, [Poll(60, {"error_rate": 0.0, "request_rate": 1.0, "saturation": 0.25}, requests=60)]).trigger is None
+    assert judge(policy, {**baseline, "request_rate": 0.0}, [Poll(60, {"request_rate": 0.0, "error_rate": 0.0, "saturation": 0.25})]).trigger is None
+
+
+def test_lost_is_for_lower_is_worse_metrics_and_a_fraction():
+    with pytest.raises(ValueError, match="lost applies to a lower-is-worse metric"):
+        MetricRule("error_rate", lost=0.1)
+    with pytest.raises(ValueError, match="lost must be a fraction"):
+        MetricRule("request_rate", direction="down", lost=1.5)
 
 
 # --- no data over time --------------------------------------------------------------------------
@@ -387,9 +437,11 @@ def test_no_data_from_the_start_is_hard_at_no_data_after():
     assert reading(d).classification is Classification.NO_DATA
     assert (
         d.trigger
-        == "no data for error_rate since T+0s (3m without samples): observability is itself broken"
+        == "no data for error_rate since the window started (3m without data; no sample): observability is itself broken"
     )
     assert d.reasons == ("hard breach at T+3m: " + d.trigger,)
+    # Before the first data, no data is not yet a finding (data can take a while to flow).
+    assert judge(policy, {"error_rate": 0.01}, silent(0, 60, 120)).status is Status.OK
 
 
 def test_no_data_counts_from_elapsed_zero_even_for_a_single_late_poll():
@@ -400,13 +452,20 @@ def test_no_data_counts_from_elapsed_zero_even_for_a_single_late_poll():
 def test_no_data_mid_window_counts_from_the_last_poll_with_data():
     policy = WatchPolicy(rules=(ERROR_RATE,))
     data = [Poll(t, {"error_rate": 0.01}) for t in (0, 60, 120)]
-    assert judge(policy, {"error_rate": 0.01}, data + silent(180, 240, 299)).status is Status.OK
+    # Once data has flowed, a poll without it is a soft finding at once, saying since when.
+    soft = judge(policy, {"error_rate": 0.01}, data + silent(180))
+    assert soft.status is Status.SOFT and soft.soft_keys == ("no-data:error_rate",)
+    assert soft.reasons == (
+        "soft breach at T+3m: no data for error_rate since T+2m (no sample; 1m so far, hard after 3m without data)",
+    )
+    assert "error_rate no data since T+2m" in summarize(soft)
+    assert judge(policy, {"error_rate": 0.01}, data + silent(180, 240, 299)).status is Status.SOFT
     d = judge(policy, {"error_rate": 0.01}, data + silent(180, 240, 300))
     assert d.status is Status.HARD
     assert reading(d).no_data_since == 120
     assert (
         d.trigger
-        == "no data for error_rate since T+2m (3m without samples): observability is itself broken"
+        == "no data for error_rate since T+2m (3m without data; no sample): observability is itself broken"
     )
 
 
@@ -588,7 +647,7 @@ def test_readings_follow_rule_order_and_ignore_unknown_metrics():
         (3600, "T+60m"),
         (-30, "T-30s"),
         (NAN, "T+?"),
-        (INF, "T+inf"),
+        (INF, "T+unbounded"),
         (None, "T+?"),
     ],
 )
@@ -614,7 +673,7 @@ def test_summarize_marks_breaches_no_data_and_health():
         [Poll(60, {"error_rate": 0.02, "saturation": 3.0}, health_ok=False)],
     )
     assert summarize(d) == (
-        "error_rate 2.0x hard · p99_latency no data · saturation no baseline · health failed x1 · status hard"
+        "error_rate 2.0x hard · p99_latency no data yet · saturation no baseline · health failed x1 · status hard"
     )
 
 
@@ -691,8 +750,9 @@ def test_a_backend_error_is_named_as_the_cause_of_no_data():
     d = judge(policy, {"error_rate": 1.0}, polls)
     assert d.status is Status.HARD and d.trigger_metric == "error_rate"
     assert reading(d).explanation == (
-        f"error_rate has no data ({error}); none since T+1m, 2m so far, hard after 2m without samples"
+        f"error_rate has no data ({error}); none since T+1m, 2m so far, hard after 2m without data"
     )
+    assert d.trigger == f"no data for error_rate since T+1m: the metrics backend did not answer (2m without data; {error}): observability is itself broken"
 
 
 def test_polls_at_the_same_time_are_one_observation_judged_worst_first():
@@ -717,20 +777,21 @@ def test_a_window_cannot_end_on_a_metric_without_data():
     baseline = {"error_rate": 1.0, "p99_latency": 1.0}
     quiet_end = [Poll(60, {"error_rate": 1.0, "p99_latency": 1.0}), Poll(120, {"error_rate": 1.0})]
     last = judge(policy, baseline, quiet_end)
-    assert last.status is Status.OK  # mid-window, 1 minute without p99 is not yet a finding
+    assert last.status is Status.SOFT  # data had flowed: a poll without it is a soft finding
     end = judge_end(last)
     assert end.status is Status.SOFT and end.trigger is None
-    assert end.reasons == (
-        "soft breach at T+2m: the window ended while p99_latency had no data (none since T+1m): "
-        "the release has not been shown healthy",
+    assert end.reasons[-1] == (
+        "soft breach at T+2m: the window ended while p99_latency had no data (no sample; none since T+1m): "
+        "the release has not been shown healthy"
     )
+    assert end.soft_keys == ("no-data:p99_latency", "end:p99_latency")
 
 
 def test_a_window_that_never_saw_data_ends_in_a_hard_breach():
     policy = WatchPolicy(rules=(ERROR_RATE,), no_data_after=180)
     end = judge_end(judge(policy, {"error_rate": 1.0}, [Poll(60, {}), Poll(120, {})]))
     assert end.status is Status.HARD and end.trigger_metric == "error_rate"
-    assert end.trigger == "no data for error_rate during the whole window (to T+2m): observability is itself broken"
+    assert end.trigger == "no data for error_rate during the whole window (to T+2m; no sample): observability is itself broken"
 
 
 def test_judge_end_leaves_complete_and_hard_decisions_alone():

@@ -21,8 +21,8 @@ from pytest_release.backtest import (
     run_backtest,
     timeline_json,
 )
-from pytest_release.config import DEFAULT_RULES
-from pytest_release.core.judge import MetricRule, Poll, WatchPolicy, judge
+from pytest_release.core.judge import DEFAULT_RULES, MetricRule, Poll, WatchPolicy, judge
+from pytest_release.core.timeline import judge_end
 from pytest_release.metrics.prometheus import PrometheusProvider
 from pytest_release.metrics.promql import MetricNames, default_queries
 from tests.support.prometheus_server import free_port
@@ -30,7 +30,7 @@ from tests.support.replay import T0
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 WINDOW = f"{T0.isoformat()}..{(T0 + dt.timedelta(minutes=15)).isoformat()}"
-POLICY = WatchPolicy(rules=tuple(MetricRule(name, **rule) for name, rule in DEFAULT_RULES.items()))  # the runbook's
+POLICY = WatchPolicy(rules=tuple(DEFAULT_RULES.values()))  # the runbook's
 
 
 def backtest(replay, env: str, *extra: str, window: str = WINDOW):
@@ -85,11 +85,14 @@ def test_a_drift_shows_as_escalations_and_no_rollback(replay):
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines([
         "  T+1m..T+5m       ok (5 polls)",
-        "  T+6m             01:06:00 ESCALATE (soft breach): *p99_latency 0.34 vs 0.2 = 1.70x soft*",
+        "  T+6m             01:06:00 ESCALATE (soft breach: a person is asked; assumed continue): *p99_latency 0.34 vs 0.2 = 1.70x soft*",
+        "  T+7m             01:07:00 soft (already answered: not asked again): *p99_latency 0.34 vs 0.2 = 1.70x soft*",
         "decision: no hard breach: the release would have passed the watch window after escalation",
         "first escalation at T+6m (2026-01-01 01:06:00 UTC): soft breach at T+6m: p99_latency 0.34 is 1.7x the baseline 0.2*",
     ])
-    assert result.stdout.str().count("ESCALATE (soft breach)") == 10
+    # A person is asked once about the drift; the next nine polls are the same finding.
+    assert result.stdout.str().count("ESCALATE (soft breach") == 1
+    assert result.stdout.str().count("soft (already answered: not asked again)") == 9
 
 
 def test_a_scrape_gap_shows_as_a_no_data_rollback(replay):
@@ -98,8 +101,8 @@ def test_a_scrape_gap_shows_as_a_no_data_rollback(replay):
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines([
         "  T+1m..T+2m       ok, but no data yet for error_rate, p99_latency, request_rate, saturation (2 polls)",
-        "  T+3m             01:03:00 ROLLBACK would fire: error_rate no data*",
-        "decision: a rollback would have fired at T+3m *: no data for error_rate since T+0s (3m without samples)*",
+        "  T+3m             01:03:00 ROLLBACK would fire: error_rate no data yet; *",
+        "decision: a rollback would have fired at T+3m *: no data for error_rate since the window started (3m without data; no sample)*",
     ])
 
 
@@ -172,14 +175,23 @@ def test_parse_range_accepts_iso_8601_forms():
 
 
 values = st.one_of(st.none(), st.just(math.nan), st.sampled_from([0.0, 1.0, 2.0, 5.0]))
+health = st.one_of(st.none(), st.booleans())
 
 
-@settings(max_examples=60, derandomize=True, database=None, deadline=None)
-@given(st.lists(st.tuples(values, values), min_size=1, max_size=40))
+@settings(max_examples=80, derandomize=True, database=None, deadline=None)
+@given(st.lists(st.tuples(values, values, health, st.sampled_from([None, 0.0, 1.0])), min_size=1, max_size=40))
 def test_the_trimmed_history_decides_exactly_like_the_whole_history(samples):
-    policy = WatchPolicy(rules=(MetricRule("a", floor=0.5), MetricRule("b", direction="down")), no_data_after=180)
+    """The backtest keeps only the history a decision can still depend on (linear time); its
+    decisions equal judging the whole list each time, health streaks and the end included."""
+    policy = WatchPolicy(
+        rules=(MetricRule("a", floor=0.5), MetricRule("b", direction="down")), no_data_after=180, health_metric="up",
+    )
     baseline = {"a": 1.0, "b": 2.0}
-    polls = [(T0 + dt.timedelta(minutes=i + 1), Poll(60.0 * (i + 1), {"a": a, "b": b})) for i, (a, b) in enumerate(samples)]
+    polls = [
+        (T0 + dt.timedelta(minutes=i + 1), Poll(60.0 * (i + 1), {"a": a, "b": b, "up": up}, health_ok=ok))
+        for i, (a, b, ok, up) in enumerate(samples)
+    ]
     trimmed = [e.decision for e in judge_timeline(policy, baseline, polls)]
     whole = [judge(policy, baseline, [p for _, p in polls[: i + 1]]) for i in range(len(polls))]
+    whole[-1] = judge_end(whole[-1])
     assert trimmed == whole

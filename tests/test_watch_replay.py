@@ -138,29 +138,61 @@ def test_a_4_minute_scrape_gap_at_the_start_is_a_no_data_breach(replay):
     result = replay.run("gap")
     assert result.ret == 10, result.stdout.str()
     result.stdout.fnmatch_lines([
-        "Rolled-Back: no data for error_rate since T+0s (3m without samples): observability is itself broken: "
-        "error_rate has no data (no sample); none since T+0s, 3m so far, hard after 3m without samples",
+        "Rolled-Back: no data for error_rate since the window started (3m without data; no sample): observability is "
+        "itself broken: error_rate has no data (no sample); none since the window started, 3m so far, hard after 3m without data",
     ])
     section = replay.watch_section()
     assert poll_rows(section) == ["T+1m", "T+2m", "T+3m"]
-    assert section.count("no data (since T+0s)") == 3 * 4  # every metric, every poll
+    assert section.count("| no data yet |") + section.count(" no data yet |") >= 3 * 4  # every metric, every poll
     # The baseline came from the history before the deploy, which the gap did not touch.
     assert "| error_rate | higher is worse | 0 | 0.01 | 0.01 |" in section
+
+
+def test_an_idle_window_is_not_released_on_the_defaults(replay):
+    """0.005 requests/s throughout and only metric names configured: too little traffic to judge
+    is not a pass. The reason says how much traffic there was and what to do about it."""
+    replay.environment("idle", "idle")
+    result = replay.run("idle")
+    # Rolled back; the old version's short window is just as idle, so the rollback cannot be
+    # shown healthy either: a person takes over (exit 12), never Released.
+    assert result.ret == 12, result.stdout.str()
+    assert replay.deploy_calls() == ["--env idle --version v2 --strategy all-at-once", "--env idle --rollback v1"]
+    result.stdout.fnmatch_lines([
+        "Rollback-Failed: too little traffic to judge error_rate since the window started (3m without data; 0.3* requests in "
+        "the last 1m (0.005*/s), under min_requests 10 per poll; an environment without users needs `traffic:` (the "
+        "built-in load generator) to be judged)*",
+    ])
+    assert "observability is itself broken" not in result.stdout.str().split("release verdict")[-1]
+    section = replay.watch_section()
+    assert "not judged: 0.3" in section and poll_rows(section) == ["T+1m", "T+2m", "T+3m"]
+
+
+def test_traffic_lost_after_the_deploy_rolls_back_and_is_named(replay):
+    replay.environment("lossy", "lossy")
+    result = replay.run("lossy")
+    assert result.ret == 10, result.stdout.str()
+    result.stdout.fnmatch_lines(["Rolled-Back: traffic lost at T+1m: request_rate 0.005, 0.05% of the baseline 10*"])
+    assert poll_rows(replay.watch_section()) == ["T+1m"]
+    assert "inf" not in replay.watch_section().replace("infinite", "")
 
 
 def test_prometheus_killed_mid_window_is_a_no_data_breach(own_prometheus_replay):
     replay = own_prometheus_replay
     replay.environment("clean", "clean")
     replay.kill_prometheus_at(5 * 60 + 30)  # between the polls of T+5m and T+6m
-    result = replay.run("clean")
+    # The first poll without data (T+6m) is a soft finding, asked about once ("continue" here);
+    # lasting no_data_after (3m) it is hard.
+    result = replay.run("clean", "--release-on-soft-breach=continue")
     assert not replay.prometheus.running
     section = replay.watch_section()
     assert poll_rows(section) == [f"T+{m}m" for m in range(1, 9)]
-    assert section.count("no data (since T+5m)") == 3 * 4
+    assert section.count("no data since T+5m") == 3 * 4
+    assert "soft breach at T+6m: no data for error_rate since T+5m: the metrics backend did not answer" in section
     result.stdout.fnmatch_lines([
-        "*: no data for error_rate since T+5m (3m without samples): observability is itself broken: error_rate has no "
-        f"data (Prometheus at {replay.prometheus.url} is unreachable: [[]Errno 111[]] Connection refused); none since T+5m*",
+        "*: no data for error_rate since T+5m: the metrics backend did not answer (3m without data; "
+        f"Prometheus at {replay.prometheus.url} is unreachable: [[]Errno 111[]] Connection refused): observability is itself broken*",
     ])
+    assert result.stdout.str().count("soft breach answered: A) continue") == 1
     assert "[release]   metrics backend: Prometheus at" in result.stdout.str()
     # The rollback ran, but with the metrics backend gone it cannot be verified: a person decides.
     assert replay.deploy_calls()[-1] == "--env clean --rollback v1"

@@ -16,7 +16,6 @@ from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN
 from pytest_release.adapters.registry import InvalidReference, validate_reference
 from pytest_release.config.model import (
     DEFAULT_CANARY_WEIGHTS,
-    DEFAULT_RULES,
     DEFAULT_WATCH,
     CanarySettings,
     CanaryStep,
@@ -61,6 +60,15 @@ from pytest_release.core.escalation import parse_soft_breach_answer
 from pytest_release.core.strategy import STRATEGIES
 from pytest_release.core.tags import check_tag_pattern
 from pytest_release.metrics.promql import STANDARD_METRICS
+from pytest_release.core.judge import (
+    DEFAULT_HEALTH_FAILURES_HARD,
+    DEFAULT_MIN_REQUESTS,
+    DEFAULT_NO_DATA_AFTER,
+    DEFAULT_RULES,
+    HEALTH_METRIC,
+    MetricRule,
+    default_rule,
+)
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -219,6 +227,7 @@ def _read_environment(node: _Node) -> Environment:
     )
     env = replace(env, canary=_read_canary(node.child("canary"), env.watch))
     env = _metrics_match_rules(node, env)
+    env = _health_query(node, env)
     if "blue-green" in strategies and not env.smoke.preview_url:
         node.fail(
             "blue-green needs smoke.preview_url: the idle side is smoke-tested at its own address before the switch",
@@ -254,7 +263,7 @@ def _metrics_match_rules(node: _Node, env: Environment) -> Environment:
     raw_rules = node.data.get("watch", {}).get("rules") if isinstance(node.data.get("watch"), dict) else None
     disabled = {n for n, r in (raw_rules or {}).items() if isinstance(r, dict) and r.get("enabled") is False}
     judged = {rule.name for rule in watch.rules} | disabled
-    extra = tuple(MetricRuleSettings(name=name, direction="up", soft=1.5, hard=None, floor=0.0) for name in metrics.queries if name not in judged and name not in STANDARD_METRICS)
+    extra = tuple(MetricRuleSettings(name=name) for name in metrics.queries if name not in judged and name not in STANDARD_METRICS and name != HEALTH_METRIC)
     return replace(env, watch=replace(watch, rules=watch.rules + extra)) if extra else env
 
 
@@ -423,31 +432,39 @@ def _read_metrics(node: _Node) -> MetricsSettings:
     return settings
 
 
+_RULE_KEYS = {"direction": _str, "soft": _factor, "hard": _factor, "floor": _ranged(_number, low=0), "lost": _ranged(_number, low=0, high=1), "needs_traffic": _bool}
+
+
 def _read_watch(node: _Node, kind: str) -> WatchSettings:
+    """The watch keys. Only what release.yaml sets is read here; every default lives beside the
+    judge's rule (core.judge.DEFAULT_RULES, default_rule, WatchPolicy) and is applied there."""
     rules_node = node.child("rules")
     rules = []
     names = list(DEFAULT_RULES) + [n for n in rules_node.data if n not in DEFAULT_RULES]
     for name in names:
-        defaults = DEFAULT_RULES.get(name, {"direction": "up", "soft": 1.5, "hard": None, "floor": 0.0})
         rule = rules_node.child(name)
         if rule.data.get("enabled", True) is False:
             rule.read.add("enabled")
             rule.finish()
             continue
-        direction = rule.get("direction", defaults["direction"], _str)
-        if direction not in ("up", "down"):
-            rule.fail("expected 'up' (higher is worse) or 'down' (lower is worse)", "direction")
-        soft = rule.get("soft", defaults["soft"], _factor) if "soft" not in rule.data or rule.data["soft"] is not None else None
-        hard = rule.get("hard", defaults["hard"], _factor) if "hard" not in rule.data or rule.data["hard"] is not None else None
-        rule.read.update(("soft", "hard", "enabled"))
-        if soft is not None and hard is not None and soft >= hard:
-            rule.fail(f"soft ({soft}) must be below hard ({hard})", "soft")
-        rules.append(
-            MetricRuleSettings(
-                name=name, direction=direction, soft=soft, hard=hard,
-                floor=rule.get("floor", defaults["floor"], _ranged(_number, low=0)),
-            )
-        )
+        overrides: dict[str, Any] = {}
+        for key, convert in _RULE_KEYS.items():
+            if key not in rule.data:
+                rule.read.add(key)
+                continue
+            if key in ("soft", "hard", "lost") and rule.data[key] is None:
+                rule.read.add(key)
+                overrides[key] = None  # null: this threshold is off
+                continue
+            overrides[key] = rule.get(key, None, convert)
+        rule.read.add("enabled")
+        try:
+            MetricRule(**{**default_rule(name).__dict__, "name": name, **overrides})
+        except ValueError as exc:
+            message = str(exc).split(": ", 1)[-1]
+            where = next((k for k in ("lost", "soft", "hard", "floor", "direction") if k in message), None)
+            rule.fail(message, where)
+        rules.append(MetricRuleSettings(name=name, overrides=overrides))
         rule.finish()
     rules_node.finish()
     on_soft = node.get("on_soft_breach", None, _str)
@@ -462,11 +479,12 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
         duration=node.get("duration", DEFAULT_WATCH[kind], _positive_duration),
         interval=node.get("interval", 60.0, _positive_duration),
         baseline=node.get("baseline", 300.0, _positive_duration),
-        no_data_after=node.get("no_data_after", 180.0, _positive_duration),
-        min_requests=node.get("min_requests", 0.0, _ranged(_number, low=0)),
+        no_data_after=node.get("no_data_after", DEFAULT_NO_DATA_AFTER, _positive_duration),
+        min_requests=node.get("min_requests", DEFAULT_MIN_REQUESTS, _ranged(_number, low=0)),
+        health_query=node.get("health_query", "", _str).strip(),
         health_check=node.get("health_check", True, _bool),
         health_timeout=node.get("health_timeout", 10.0, _positive_duration),
-        health_failures_hard=node.get("health_failures_hard", 2, _whole(1, 1000)),
+        health_failures_hard=node.get("health_failures_hard", DEFAULT_HEALTH_FAILURES_HARD, _whole(1, 1000)),
         rules=tuple(rules),
         on_soft_breach=on_soft,
         rollback_duration=node.get("rollback_duration", 300.0, _positive_duration),
@@ -475,6 +493,27 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
         node.fail(f"interval ({settings.interval:g}s) is longer than the window ({settings.duration:g}s)", "interval")
     node.finish()
     return settings
+
+
+def _non_negative(value: Any) -> float:
+    value = _number(value)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"expected a finite number >= 0 (requests per poll), got {value!r}")
+    return value
+
+
+def _health_query(node: _Node, env: Environment) -> Environment:
+    """watch.health_query becomes the provider's `health` query, wrapped in min() so that one
+    failing series (one instance down) reads as a failure, not hidden by a healthy one."""
+    query = env.watch.health_query
+    if not query:
+        return env
+    if env.metrics.provider != "prometheus":
+        node.fail("a health query is PromQL: it needs metrics.provider prometheus", "watch.health_query")
+    if HEALTH_METRIC in env.metrics.queries:
+        node.fail(f"metrics.queries.{HEALTH_METRIC} is reserved for watch.health_query: rename the query", f"metrics.queries.{HEALTH_METRIC}")
+    queries = {**env.metrics.queries, HEALTH_METRIC: f"min({query})"}
+    return replace(env, metrics=replace(env.metrics, queries=queries))
 
 
 def _read_traffic(node: _Node) -> TrafficSettings:

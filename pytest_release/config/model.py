@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN
+from pytest_release.core.judge import (  # noqa: F401  (DEFAULT_RULES re-exported by config)
+    DEFAULT_HEALTH_FAILURES_HARD,
+    DEFAULT_MIN_REQUESTS,
+    DEFAULT_NO_DATA_AFTER,
+    DEFAULT_RULES,
+)
 from pytest_release.core.restrictions import ApprovalPolicy, ChangeCalendar
+
 
 DEFAULT_WATCH = {"staging": 15 * 60.0, "production": 60 * 60.0}
 
@@ -94,11 +101,12 @@ class CanarySettings:
 
 @dataclass(frozen=True)
 class MetricRuleSettings:
+    """One watch rule as release.yaml states it: only the keys it sets. The defaults live beside
+    the judge's rule (core.judge.DEFAULT_RULES, default_rule); None in `overrides` turns a
+    threshold off."""
+
     name: str
-    direction: str = "up"
-    soft: float | None = 1.5
-    hard: float | None = None
-    floor: float = 0.0
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,14 +126,15 @@ class WatchSettings:
     duration: float
     interval: float = 60.0
     baseline: float = 300.0
-    no_data_after: float = 180.0
-    min_requests: float = 0.0
+    no_data_after: float = DEFAULT_NO_DATA_AFTER
+    min_requests: float = DEFAULT_MIN_REQUESTS
     health_check: bool = True
     health_timeout: float = 10.0
-    health_failures_hard: int = 2
+    health_failures_hard: int = DEFAULT_HEALTH_FAILURES_HARD
     rules: tuple[MetricRuleSettings, ...] = ()
     on_soft_breach: str | None = None
     rollback_duration: float = 300.0
+    health_query: str = ""  # PromQL: healthy while its value is > 0 (read as the `health` query)
 
 
 @dataclass(frozen=True)
@@ -249,11 +258,3 @@ class Config:
             raise ConfigError(
                 f"{self.path}: environments: no environment named {name!r} (configured: {known})"
             ) from None
-
-
-DEFAULT_RULES = {
-    "error_rate": {"direction": "up", "soft": 1.5, "hard": 2.0, "floor": 0.01},
-    "p99_latency": {"direction": "up", "soft": 1.5, "hard": 3.0, "floor": 0.05},
-    "request_rate": {"direction": "down", "soft": 1.5, "hard": None, "floor": 0.0},
-    "saturation": {"direction": "up", "soft": 1.5, "hard": None, "floor": 0.05},
-}

@@ -26,17 +26,26 @@ Conventions the rest of the plugin relies on:
 * No baseline: if the effective baseline (max(baseline, floor)) is 0 or unknown, a value of 0
   is 1.0x (unchanged) and any other finite value cannot be compared and is classified OK with
   the explanation "no baseline". Give a metric a `floor` if a rise from nothing must count.
-* No data is not a finding until it has lasted `no_data_after` (the reading says for how long);
-  then it is a hard one. A poll under `min_requests` is no data for higher-is-worse metrics
-  only: a request-rate drop is exactly what low traffic looks like.
-* Health: a poll whose check did not run (health_ok None) neither passes nor fails; the streak
-  counts failures among the checks that ran, newest first.
+* No data before a metric's first data in the window is not a finding until it has lasted
+  `no_data_after` (data can take a minute to flow); once data has flowed, a poll without it is
+  a soft finding. Either, lasting `no_data_after`, is hard. The reason says what happened: too
+  little traffic, the backend not answering, or the metric absent; "observability is itself
+  broken" only for the last two.
+* Traffic: a metric computed from requests (`needs_traffic`: error rate, p99 latency) is no data
+  in a poll with no requests, or fewer than `min_requests` (default 10 per poll): too little
+  traffic to judge is never a pass. A lower-is-worse metric with `lost` (request_rate: 0.1)
+  under that fraction of a baseline that had traffic is a hard breach of its own, "traffic lost".
+* Health: from the health-check script (Poll.health_ok) and, with `health_metric`, a PromQL
+  query's value in the poll (> 0 healthy; 0 or no series failed; not checked when the backend
+  did not answer). A poll without any check neither passes nor fails; the streak counts
+  failures among the checks that ran, newest first.
 * Equal times: consecutive polls with the same `elapsed` are one observation (a backend that
   answers twice for one instant, duplicated scrapes). They are merged worst-first: the worst
   usable value per metric, the most requests, a failed health check if any failed. So the order
   in which equal samples arrive never changes a decision.
 * A window that ends while a metric has no data has not shown the release to be healthy:
-  `judge_end` turns that into a soft breach (escalate: extend, accept or roll back).
+  `core.timeline.judge_end` turns that into a soft breach (escalate: extend, accept or roll back).
+* Numbers are never printed as `inf`: an unbounded ratio is said in words ("none at all").
 """
 
 from __future__ import annotations
@@ -58,9 +67,18 @@ __all__ = [
     "evidence",
     "format_elapsed",
     "has_data",
+    "health_reading",
     "judge",
-    "judge_end",
+    "no_data_words",
+    "ratio_words",
     "summarize",
+    "traffic_words",
+    "DEFAULT_HEALTH_FAILURES_HARD",
+    "DEFAULT_MIN_REQUESTS",
+    "DEFAULT_NO_DATA_AFTER",
+    "DEFAULT_RULES",
+    "HEALTH_METRIC",
+    "default_rule",
 ]
 
 _REL_TOL = 1e-9
@@ -128,6 +146,12 @@ class MetricRule:
     soft: float | None = 1.5
     hard: float | None = 2.0
     floor: float = 0.0
+    # Computed from the requests themselves (an error ratio, a latency quantile): a poll with
+    # fewer than `min_requests` requests has no value of it worth judging (no data, never a pass).
+    needs_traffic: bool = False
+    # Lower-is-worse metrics only: a value under this fraction of a baseline that had traffic is
+    # a hard breach of its own ("traffic lost"), whatever `hard` says. None disables it.
+    lost: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -156,6 +180,43 @@ class MetricRule:
                 f"{where}: floor must be a finite number >= 0 (the smallest baseline the metric is"
                 f" compared with), got {self.floor!r}"
             )
+        if self.lost is not None:
+            if self.direction != "down":
+                raise ValueError(f"{where}: lost applies to a lower-is-worse metric (direction 'down') only")
+            if not _is_real(self.lost) or not 0 < self.lost < 1:
+                raise ValueError(
+                    f"{where}: lost must be a fraction of the baseline between 0 and 1 (0.1: under 10%"
+                    f" of the baseline is traffic lost), got {self.lost!r}"
+                )
+
+
+#: The runbook's rules for the standard metrics: the one home of every rule default (release.yaml
+#: only overrides them). Why each value: docs/configuration.md, "Watch window".
+DEFAULT_RULES: dict[str, MetricRule] = {
+    # hard at 2x: the runbook's "error-rate >= 2x baseline"; floor 1%: a zero baseline must not
+    # turn one error in a quiet minute into a rollback.
+    "error_rate": MetricRule("error_rate", "up", 1.5, 2.0, 0.01, needs_traffic=True),
+    # hard at 3x: the runbook's "p99 latency >= 3x baseline"; floor 50 ms: jitter below it is noise.
+    "p99_latency": MetricRule("p99_latency", "up", 1.5, 3.0, 0.05, needs_traffic=True),
+    # soft only, except traffic lost (under 10% of a baseline that had traffic): a hard finding.
+    "request_rate": MetricRule("request_rate", "down", 1.5, None, 0.0, lost=0.1),
+    # soft only: the runbook calls capacity warnings soft; floor 5%: idle CPU jitter is noise.
+    "saturation": MetricRule("saturation", "up", 1.5, None, 0.05),
+}
+
+#: Watch-level defaults (the judge's policy). Reasons: docs/configuration.md, "Watch window".
+DEFAULT_NO_DATA_AFTER = 180.0  # the runbook: no data within the first 3 minutes is a hard breach
+DEFAULT_MIN_REQUESTS = 10.0  # per poll: under 10 requests one error is >= 10% and a p99 is the max
+DEFAULT_HEALTH_FAILURES_HARD = 2  # the runbook: a health failure persisting 2 intervals is hard
+#: The name of the poll value a PromQL health query (watch.health_query) is read into.
+HEALTH_METRIC = "health"
+
+
+def default_rule(name: str) -> MetricRule:
+    """The rule a metric gets before release.yaml overrides anything: the runbook's for a standard
+    metric; for any other query higher-is-worse, soft at 1.5x and never hard (a custom metric's
+    meaning is unknown, so it can escalate but not roll back on its own)."""
+    return DEFAULT_RULES.get(name) or MetricRule(name, "up", 1.5, None, 0.0)
 
 
 @dataclass(frozen=True)
@@ -163,9 +224,15 @@ class WatchPolicy:
     """Every threshold the judge uses. Built from release.yaml by the config layer."""
 
     rules: tuple[MetricRule, ...]
-    no_data_after: float = 180.0
-    min_requests: float = 0.0
-    health_failures_hard: int = 2
+    no_data_after: float = DEFAULT_NO_DATA_AFTER
+    min_requests: float = DEFAULT_MIN_REQUESTS
+    health_failures_hard: int = DEFAULT_HEALTH_FAILURES_HARD
+    # The poll value that says healthy (> 0) or not (0, or no series): a PromQL health query's.
+    # None: health comes from the health-check script only (Poll.health_ok).
+    health_metric: str | None = None
+    health_query: str = ""  # the query's text, for the words of a health finding
+    # Seconds each poll covers, for words only ("0 requests in the last 1m").
+    interval: float = 60.0
 
     def __post_init__(self) -> None:
         try:
@@ -221,6 +288,10 @@ class Poll:
     # Why the backend gave no values this poll (unreachable, timed out), in words; None when it
     # answered. Named in the no-data explanation so "no data" says whose fault it is.
     error: str | None = None
+    # Why a metric is None, per metric, as the provider saw it ("newest sample 30s old").
+    missing: Mapping[str, str] | None = None
+    # The data range each value rests on (start, end), per metric, when the provider knows it.
+    coverage: Mapping[str, tuple[Any, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +309,12 @@ class MetricReading:
     # For NO_DATA readings: the T+ (seconds) since which the metric has had no usable sample
     # (0.0 when it never had one). None otherwise.
     no_data_since: float | None = None
+    # For NO_DATA readings: whether the metric had data earlier in the window, and why it has
+    # none now: "traffic" (too few requests to judge it), "backend" (the backend did not
+    # answer) or "absent" (no usable sample).
+    had_data: bool = False
+    cause: str | None = None
+    detail: str = ""  # the why of a NO_DATA reading, in words ("0 requests in the last 1m")
 
 
 @dataclass(frozen=True)
@@ -252,6 +329,9 @@ class WatchDecision:
     health_failures: int = 0
     # What `trigger` is about: a rule's metric name, or "health"; None without a trigger.
     trigger_metric: str | None = None
+    # One key per soft finding ("p99_latency", "no-data:p99_latency", "health@T+4m",
+    # "end:p99_latency"): a person is asked about a key once (core.timeline).
+    soft_keys: tuple[str, ...] = ()
 
 
 # --- formatting ------------------------------------------------------------------------------
@@ -272,7 +352,7 @@ def _fmt_duration(seconds: float) -> str:
     if seconds < 0:
         return "-" + _fmt_duration(-seconds)
     if math.isinf(seconds):
-        return "inf"
+        return "unbounded"
     whole = int(math.floor(seconds + 0.5))
     if whole < 60:
         return f"{whole}s"
@@ -293,6 +373,8 @@ def format_elapsed(seconds: float) -> str:
 def _fmt_num(x: float | None) -> str:
     if x is None:
         return "none"
+    if math.isinf(x):
+        return "infinite" if x > 0 else "minus infinite"
     return f"{x:.6g}"
 
 
@@ -307,7 +389,7 @@ def _fmt_ratio(r: float, below: float | None = None) -> str:
     """Two decimals ("1.02"), one when the second is zero ("31.0"); more when rounding would
     make a ratio that stayed under `below` print as reaching it (1.499 -> "1.499", not "1.5")."""
     if math.isinf(r):
-        return "inf"
+        return "unbounded"
     if r >= 1e6:
         return f"{r:.3g}"
     for decimals in range(2, 13):
@@ -370,10 +452,12 @@ def _requests(poll: Poll) -> float | None:
 
 
 def _low_traffic(policy: WatchPolicy, rule: MetricRule, poll: Poll) -> bool:
-    if rule.direction != "up":
-        return False  # a lower-is-worse metric is exactly what low traffic shows up in
+    """Too few requests to judge a metric computed from them. No requests at all is always too
+    few, whatever min_requests says: a ratio or quantile of nothing is no data, never 0."""
+    if not rule.needs_traffic:
+        return False  # a request-rate drop or a CPU reading is exactly what to see at low traffic
     requests = _requests(poll)
-    return requests is not None and requests < policy.min_requests
+    return requests is not None and (requests == 0 or requests < policy.min_requests)
 
 
 def _has_data(policy: WatchPolicy, rule: MetricRule, poll: Poll) -> bool:
@@ -384,6 +468,17 @@ def _has_data(policy: WatchPolicy, rule: MetricRule, poll: Poll) -> bool:
 def has_data(policy: WatchPolicy, rule: MetricRule, poll: Poll) -> bool:
     """Whether `poll` has a usable sample of `rule`'s metric (with enough traffic to judge it)."""
     return _has_data(policy, rule, poll)
+
+
+def traffic_words(policy: WatchPolicy, requests: float | None) -> str:
+    """ "0 requests in the last 1m", "0.3 requests in the last 1m (0.005/s)"."""
+    span = _fmt_duration(policy.interval)
+    if requests is None:
+        return f"an unknown number of requests in the last {span}"
+    if requests == 0:
+        return f"0 requests in the last {span}"
+    per_second = f" ({_fmt_num(requests / policy.interval)}/s)" if policy.interval > 0 else ""
+    return f"{_fmt_num(requests)} requests in the last {span}{per_second}"
 
 
 def _elapsed(poll: Poll) -> float:
@@ -463,11 +558,40 @@ class _Finding:
     reason: str
     trigger: str
     metric: str = ""
+    key: str = ""  # for a soft finding: what a person is asked about (see WatchDecision.soft_keys)
+
+
+def _fmt_percent(fraction: float) -> str:
+    pct = fraction * 100
+    return f"{pct:.2g}%" if pct < 1 else f"{pct:.3g}%"
+
+
+def _lost(rule: MetricRule, value: float, baseline: float | None) -> bool:
+    """Under `rule.lost` of a baseline that had traffic (the raw baseline: a floor is no traffic)."""
+    return rule.lost is not None and baseline is not None and baseline > 0 and value < rule.lost * baseline
+
+
+def _judge_lost(rule: MetricRule, value: float, baseline: float, eb: float | None, at: str) -> tuple[MetricReading, _Finding]:
+    name = rule.name
+    share = value / baseline
+    explanation = (
+        f"{name} {_fmt_num(value)} is {_fmt_percent(share)} of the baseline {_fmt_num(baseline)}: traffic lost"
+        f" (hard under {_fmt_percent(rule.lost or 0)} of the baseline)"
+    )
+    reading = MetricReading(
+        metric=name, value=value, baseline=baseline, effective_baseline=eb, ratio=_ratio(rule, value, eb),
+        classification=Classification.HARD, threshold=rule.lost, explanation=explanation,
+    )
+    trigger = f"traffic lost at {at}: {name} {_fmt_num(value)}, {_fmt_percent(share)} of the baseline {_fmt_num(baseline)}"
+    return reading, _Finding(Status.HARD, f"hard breach at {at}: {explanation}", trigger, name)
 
 
 def _judge_value(
     rule: MetricRule, value: float, baseline: float | None, eb: float | None, at: str
 ) -> tuple[MetricReading, _Finding | None]:
+    if _lost(rule, value, baseline):
+        assert baseline is not None
+        return _judge_lost(rule, value, baseline, eb, at)
     ratio = _ratio(rule, value, eb)
     classification, threshold = _classify(rule, ratio)
     name = rule.name
@@ -481,8 +605,10 @@ def _judge_value(
         where = _baseline_words(rule, baseline, eb)
         if eb is None:
             size = "unchanged (1.0x): 0 with no baseline"
+        elif math.isinf(value):
+            size = f"beyond any finite value, against {where}"
         elif math.isinf(ratio):
-            size = f"infinitely worse than {where}"
+            size = f"none at all, against {where}"
         elif rule.direction == "up":
             size = f"{shown}x {where}"
         elif value < rule.floor:
@@ -512,7 +638,12 @@ def _judge_value(
     else:
         below = "" if rule.direction == "up" else " below"
         trigger = f"{name} breached {_fmt_ratio(ratio)}x{below} baseline at {at}"
-    return reading, _Finding(status, f"{status.value} breach at {at}: {explanation}", trigger, name)
+    return reading, _Finding(status, f"{status.value} breach at {at}: {explanation}", trigger, name, key=name)
+
+
+_TRAFFIC_REMEDY = (
+    "an environment without users needs `traffic:` (the built-in load generator) to be judged"
+)
 
 
 def _judge_no_data(
@@ -521,14 +652,18 @@ def _judge_no_data(
     polls: Sequence[Poll],
     value: float | None,
     why: str,
+    cause: str,
     baseline: float | None,
     eb: float | None,
 ) -> tuple[MetricReading, _Finding | None]:
+    """No usable value now. Before the metric's first data in the window this is no finding until
+    it has lasted `no_data_after` (data may take a while to flow); once data has flowed, any
+    poll without it is a soft finding; lasting `no_data_after`, either is hard."""
     last = polls[-1]
-    since = 0.0
+    since, had_data = 0.0, False
     for poll in reversed(polls[:-1]):
         if _has_data(policy, rule, poll):
-            since = _elapsed(poll)
+            since, had_data = _elapsed(poll), True
             break
     gap = _elapsed(last) - since
     breached = gap >= policy.no_data_after  # False for a NaN gap
@@ -536,11 +671,10 @@ def _judge_no_data(
     if math.isinf(policy.no_data_after):
         limit = "no-data breach disabled"
     else:
-        limit = f"hard after {_fmt_duration(policy.no_data_after)} without samples"
-    explanation = (
-        f"{name} has no data ({why}); none since {format_elapsed(since)},"
-        f" {_fmt_duration(gap)} so far, {limit}"
-    )
+        limit = f"hard after {_fmt_duration(policy.no_data_after)} without data"
+    at = format_elapsed(_elapsed(last))
+    when = f"since {format_elapsed(since)}" if had_data else "since the window started"
+    explanation = f"{name} has no data ({why}); none {when}, {_fmt_duration(gap)} so far, {limit}"
     reading = MetricReading(
         metric=name,
         value=value,
@@ -551,17 +685,27 @@ def _judge_no_data(
         threshold=None,
         explanation=explanation,
         no_data_since=since,
+        had_data=had_data,
+        cause=cause,
+        detail=why,
     )
-    if not breached:
+    if not breached and not had_data:
         return reading, None
-    cause = f"; {why}" if value is not None else ""
-    trigger = (
-        f"no data for {name} since {format_elapsed(since)} ({_fmt_duration(gap)} without"
-        f" samples{cause}): observability is itself broken"
-    )
-    return reading, _Finding(
-        Status.HARD, f"hard breach at {format_elapsed(_elapsed(last))}: {trigger}", trigger, name
-    )
+    if cause == "traffic":
+        what = f"too little traffic to judge {name} {when}"
+        detail = f"{why}; {_TRAFFIC_REMEDY}"
+    elif cause == "backend":
+        what = f"no data for {name} {when}: the metrics backend did not answer"
+        detail = why
+    else:
+        what = f"no data for {name} {when}"
+        detail = why
+    if not breached:
+        reason = f"soft breach at {at}: {what} ({detail}; {_fmt_duration(gap)} so far, {limit})"
+        return reading, _Finding(Status.SOFT, reason, what, name, key=f"no-data:{name}")
+    broken = "" if cause == "traffic" else ": observability is itself broken"
+    trigger = f"{what} ({_fmt_duration(gap)} without data; {detail}){broken}"
+    return reading, _Finding(Status.HARD, f"hard breach at {at}: {trigger}", trigger, name)
 
 
 def _judge_metric(
@@ -574,18 +718,50 @@ def _judge_metric(
     if value is None:
         error = last.error if isinstance(last.error, str) and last.error else None
         if error is not None and why == "no sample":
-            why = error
-        return _judge_no_data(policy, rule, polls, None, why or "no sample", baseline, eb)
+            return _judge_no_data(policy, rule, polls, None, error, "backend", baseline, eb)
+        told = _lookup(last.missing, rule.name)
+        if why == "no sample" and isinstance(told, str) and told:
+            why = told
+        return _judge_no_data(policy, rule, polls, None, why or "no sample", "absent", baseline, eb)
     if _low_traffic(policy, rule, last):
-        why = (
-            f"too little traffic: {_fmt_num(_requests(last))} requests,"
-            f" below min_requests {_fmt_num(policy.min_requests)}"
-        )
-        return _judge_no_data(policy, rule, polls, value, why, baseline, eb)
+        why = f"{traffic_words(policy, _requests(last))}, under min_requests {_fmt_num(policy.min_requests)} per poll"
+        if _requests(last) == 0:
+            why = traffic_words(policy, 0.0)
+        return _judge_no_data(policy, rule, polls, value, why, "traffic", baseline, eb)
     return _judge_value(rule, value, baseline, eb, format_elapsed(_elapsed(last)))
 
 
 # --- health ----------------------------------------------------------------------------------
+
+
+def health_reading(policy: WatchPolicy, poll: Poll) -> tuple[bool | None, str]:
+    """Healthy, failed or not checked (None), and in words why, from the health-check script
+    (poll.health_ok) and the PromQL health query (the policy's health metric) together: failed
+    if either failed. A query with no series is a failure (the target vanished); a backend that
+    did not answer is no check at all (the no-data rules already blame the backend)."""
+    script: bool | None = None
+    if poll.health_ok is not None:
+        try:
+            script = bool(poll.health_ok)
+        except Exception:
+            script = None
+    query: bool | None = None
+    words = ""
+    if policy.health_metric is not None and not (isinstance(poll.error, str) and poll.error):
+        raw = _lookup(poll.values, policy.health_metric)
+        value, _ = _sample(raw) if raw is not None else (None, None)
+        shown = policy.health_query or policy.health_metric
+        if value is None:
+            query, words = False, f"health query {shown} returned no series"
+        else:
+            query = value > 0
+            words = f"health query {shown} = {_fmt_num(value)}"
+    checks = [c for c in (script, query) if c is not None]
+    if not checks:
+        return None, ""
+    if script is False and policy.health_metric is not None:
+        words = "health-check script failed" + (f"; {words}" if query is False else "")
+    return all(checks), words
 
 
 def _health_ok(poll: Poll) -> bool | None:
@@ -597,37 +773,42 @@ def _health_ok(poll: Poll) -> bool | None:
         return None
 
 
-def _health_streak(polls: Sequence[Poll]) -> tuple[int, float]:
-    """Failed health checks in a row, newest first, skipping polls where no check ran; and the
-    T+ of the newest failure."""
+def _health_streak(policy: WatchPolicy, polls: Sequence[Poll]) -> tuple[int, float, str, float]:
+    """Failed health checks in a row, newest first, skipping polls where no check ran; the T+ of
+    the newest failure, the words of the first failure of the streak and its T+."""
     streak = 0
-    newest_failure = math.nan
+    newest_failure = oldest_failure = math.nan
+    first_words = ""
     for poll in reversed(polls):
-        ok = _health_ok(poll)
+        ok, words = health_reading(policy, poll)
         if ok is None:
             continue
         if ok:
             break
         if streak == 0:
             newest_failure = _elapsed(poll)
+        oldest_failure, first_words = _elapsed(poll), words
         streak += 1
-    return streak, newest_failure
+    return streak, newest_failure, first_words, oldest_failure
 
 
-def _judge_health(policy: WatchPolicy, streak: int, failed_at: float, at: str) -> _Finding | None:
+def _judge_health(
+    policy: WatchPolicy, streak: int, failed_at: float, words: str, at: str, started: float
+) -> _Finding | None:
     if streak == 0:
         return None
     n = policy.health_failures_hard
     when = format_elapsed(failed_at)
+    how = f" ({words})" if words else ""
     if streak >= n:
         runs = "once" if streak == 1 else f"{streak} intervals in a row"
-        trigger = f"health check failed {runs} at {when}"
+        trigger = f"health check failed {runs} at {when}{how}"
         return _Finding(
             Status.HARD, f"hard breach at {at}: {trigger} (hard at {n} in a row)", trigger, "health"
         )
     runs = "once (a single-interval blip)" if streak == 1 else f"{streak} intervals in a row"
-    reason = f"soft breach at {at}: health check failed {runs} at {when}; hard at {n} in a row"
-    return _Finding(Status.SOFT, reason, f"health check failed {runs} at {when}", "health")
+    reason = f"soft breach at {at}: health check failed {runs} at {when}{how}; hard at {n} in a row"
+    return _Finding(Status.SOFT, reason, f"health check failed {runs} at {when}", "health", key=f"health@{format_elapsed(started)}")
 
 
 # --- the judge -------------------------------------------------------------------------------
@@ -657,8 +838,8 @@ def judge(
                 no_data_findings.append(finding)
             else:
                 metric_findings.append(finding)
-    streak, failed_at = _health_streak(polls)
-    health = _judge_health(policy, streak, failed_at, at)
+    streak, failed_at, words, started = _health_streak(policy, polls)
+    health = _judge_health(policy, streak, failed_at, words, at, started)
     findings = metric_findings + no_data_findings + ([health] if health else [])
     status = Status.worst(f.status for f in findings)
     first_hard = next((f for f in findings if f.status is Status.HARD), None)
@@ -670,6 +851,7 @@ def judge(
         elapsed=_elapsed(polls[-1]),
         health_failures=streak,
         trigger_metric=first_hard.metric if first_hard else None,
+        soft_keys=tuple(f.key for f in findings if f.status is Status.SOFT and f.key),
     )
 
 
@@ -708,10 +890,19 @@ def _merge(policy: WatchPolicy, group: list[Poll]) -> Poll:
             values[rule.name] = max(usable) if rule.direction == "up" else min(usable)
         else:  # no usable sample: keep one that explains why, the same whatever the order
             values[rule.name] = min((r for r in raws), key=_no_data_order)
+    if policy.health_metric is not None:  # the worst health reading: 0 or no series beats 1
+        raws = [_lookup(p.values, policy.health_metric) for p in group]
+        usable = [v for v in (_sample(r)[0] for r in raws) if v is not None]
+        values[policy.health_metric] = min(usable) if len(usable) == len(raws) else None
     counts = [r for r in (_requests(p) for p in group) if r is not None]
     health = [h for h in (_health_ok(p) for p in group) if h is not None]
     errors = sorted(p.error for p in group if isinstance(p.error, str) and p.error)
+    missing: dict[str, str] = {}
+    for p in group:
+        for metric, why in sorted(dict(p.missing or {}).items()):
+            missing.setdefault(metric, why)
     return Poll(
+        missing=missing or None,
         elapsed=_elapsed(group[0]),
         values=values,  # type: ignore[arg-type]
         requests=max(counts) if counts else None,
@@ -777,61 +968,35 @@ def _merge_equal_times_loose(polls: Sequence[Poll]) -> tuple[Poll, ...]:
     return tuple(out)
 
 
-def judge_end(decision: WatchDecision) -> WatchDecision:
-    """The last poll's decision, seen as the end of the window. A window cannot pass on a metric
-    that has no data now:
+def no_data_words(r: MetricReading) -> str:
+    """A NO_DATA reading in a few words: "no data since T+7m", "no data yet", "not judged:
+    0 requests in the last 1m"."""
+    if r.cause == "traffic":
+        return f"not judged: {r.detail}"
+    if r.had_data and r.no_data_since is not None:
+        return f"no data since {format_elapsed(r.no_data_since)}"
+    return "no data yet"
 
-    * no data at any poll of the window (a window shorter than `no_data_after` that never saw a
-      sample): observability is broken, a hard breach, as in the first minutes of any window;
-    * data earlier, none since: the release has not been shown healthy, a soft breach (the
-      runbook's "no data: escalate": extend the window, accept, or roll back).
 
-    A hard decision, or one with data for every metric, is returned unchanged."""
-    if decision.status is Status.HARD:
-        return decision
-    blind = [r for r in decision.readings if r.classification is Classification.NO_DATA]
-    if not blind:
-        return decision
-    at = format_elapsed(decision.elapsed if decision.elapsed is not None else math.nan)
-    never = [r for r in blind if not r.no_data_since]
-    if never:
-        first = never[0]
-        trigger = f"no data for {first.metric} during the whole window (to {at}): observability is itself broken"
-        reasons = tuple(
-            f"hard breach at {at}: no data for {r.metric} during the whole window (to {at}): {r.explanation}" for r in never
-        )
-        return WatchDecision(
-            status=Status.HARD,
-            readings=decision.readings,
-            reasons=decision.reasons + reasons,
-            trigger=trigger,
-            elapsed=decision.elapsed,
-            health_failures=decision.health_failures,
-            trigger_metric=first.metric,
-        )
-    reasons = tuple(
-        f"soft breach at {at}: the window ended while {r.metric} had no data"
-        f" (none since {format_elapsed(r.no_data_since or 0.0)}): the release has not been shown healthy"
-        for r in blind
-    )
-    return WatchDecision(
-        status=Status.SOFT,
-        readings=decision.readings,
-        reasons=decision.reasons + reasons,
-        trigger=None,
-        elapsed=decision.elapsed,
-        health_failures=decision.health_failures,
-    )
+def ratio_words(r: MetricReading, below: float | None = None) -> str:
+    """A reading's ratio: "1.70x"; in words where a number would be infinite."""
+    if r.ratio is None:
+        return "no baseline"
+    if math.isinf(r.ratio):
+        if r.value is not None and math.isinf(r.value):
+            return "beyond any finite value"
+        return "none at all"
+    return f"{_fmt_ratio(r.ratio, below)}x"
 
 
 def summarize(decision: WatchDecision) -> str:
     """One line for the terminal while the window runs, e.g.
     "error_rate 1.02x · p99_latency 0.97x · status ok". Ratios are "times worse than baseline"
-    for every metric, lower-is-worse ones included."""
+    for every metric, lower-is-worse ones included; no data says since when."""
     parts = []
     for r in decision.readings:
         if r.classification is Classification.NO_DATA:
-            parts.append(f"{r.metric} no data")
+            parts.append(f"{r.metric} {no_data_words(r)}")
         elif r.ratio is None:
             parts.append(f"{r.metric} no baseline")
         else:
@@ -841,8 +1006,11 @@ def summarize(decision: WatchDecision) -> str:
                 else ""
             )
             below = r.threshold if r.classification is Classification.OK else None
-            shown = "∞" if math.isinf(r.ratio) else _fmt_ratio(r.ratio, below)
-            parts.append(f"{r.metric} {shown}x{mark}")
+            if math.isinf(r.ratio):
+                shown = f"{_fmt_num(r.value)} ({ratio_words(r)}, baseline {_fmt_num(r.baseline)})"
+            else:
+                shown = ratio_words(r, below)
+            parts.append(f"{r.metric} {shown}{mark}")
     if decision.health_failures:
         parts.append(f"health failed x{decision.health_failures}")
     parts.append(f"status {decision.status.value}")

@@ -1,7 +1,9 @@
 """The watch window's loop: poll, judge, record, and stop at the first hard breach.
 
-The decisions are `analysis.judge`'s; this module only gathers what it needs (metrics, the health
-script's answer) at the pace of the release's clock, and hands each poll to whoever records it.
+The decisions are `core.timeline.WindowJudge`'s, the same the backtest drives (one judge, two
+drivers): the end-of-window rule, when a person is asked, asking about each finding once. This
+module only gathers what the judge needs (metrics, the health script's answer) at the pace of
+the release's clock, hands each poll to whoever records it, and carries out the answers.
 Polls land on a fixed grid (start + k * interval), so slow queries or a slow health check do not
 make the window drift on the real clock."""
 
@@ -11,6 +13,7 @@ import math
 import os
 import signal
 import subprocess
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence, Union
@@ -18,17 +21,18 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence, Union
 from pytest_release.adapters.traffic import TrafficGenerator
 from pytest_release.clock import Clock
 from pytest_release.core.judge import (
-    Classification,
+    DEFAULT_RULES,
+    HEALTH_METRIC,
     MetricRule,
     Poll,
     Status,
     WatchDecision,
     WatchPolicy,
+    default_rule,
     evidence,
     format_elapsed,
-    judge,
-    judge_end,
 )
+from pytest_release.core.timeline import Step, WindowJudge
 from pytest_release.metrics import MetricsProvider, MetricsUnavailable
 
 if TYPE_CHECKING:
@@ -55,6 +59,7 @@ class WatchOutcome:
     trigger: str | None
     polls: list[Poll] = field(default_factory=list)
     decisions: list[WatchDecision] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)  # the decision timeline, as the backtest has it
     notes: list[str] = field(default_factory=list)
     evidence: str = ""  # the numbers behind the trigger: value, baseline, threshold, samples
     extended_by: float = 0.0
@@ -99,15 +104,19 @@ class HealthCheck:
 
 
 def watch_policy(settings: "WatchSettings") -> WatchPolicy:
-    """The judge's policy from an environment's `watch:` settings."""
-
-    rules = tuple(
-        MetricRule(name=r.name, direction=r.direction, soft=r.soft, hard=r.hard, floor=r.floor) for r in settings.rules
-    )
+    """The judge's policy from an environment's `watch:` settings: each rule is the judge's
+    default for its metric with release.yaml's overrides on top."""
+    rules = tuple(_rule(r.name, r.overrides) for r in settings.rules)
     return WatchPolicy(
         rules=rules, no_data_after=settings.no_data_after, min_requests=settings.min_requests,
-        health_failures_hard=settings.health_failures_hard,
+        health_failures_hard=settings.health_failures_hard, interval=settings.interval,
+        health_metric=HEALTH_METRIC if settings.health_query else None, health_query=settings.health_query,
     )
+
+
+def _rule(name: str, overrides: Mapping[str, object]) -> MetricRule:
+    base = DEFAULT_RULES.get(name) or default_rule(name)
+    return dataclasses.replace(base, name=name, **overrides)  # type: ignore[arg-type]
 
 
 def measure_baseline(
@@ -177,7 +186,7 @@ class WatchWindow:
             self.provider.sample(self.clock.now(), self.interval)  # prime on the new version
         start = self.clock.monotonic()
         end = start + self.duration
-        accepted: set[str] = set()
+        window = WindowJudge(dataclasses.replace(self.policy, interval=self.interval), self.baseline)
         k = 0
         while self.clock.monotonic() < end - _EPSILON:
             now = self.clock.monotonic()
@@ -185,27 +194,20 @@ class WatchWindow:
             due = min(start + k * self.interval, end)
             _wait(self.clock, due - now, self.traffic)
             elapsed = self.clock.monotonic() - start
-            values = dict(self.provider.sample(self.clock.now(), self.interval))
-            error = getattr(self.provider, "last_error", None)
-            healthy = self.health() if self.health else None
-            poll = Poll(elapsed=elapsed, values=values, requests=values.get("requests"), health_ok=healthy, error=error)
+            poll = self._poll(elapsed)
             outcome.polls.append(poll)
-            decision = judge(self.policy, self.baseline, outcome.polls)
             remaining = max(0.0, end - self.clock.monotonic())
-            if remaining <= _EPSILON:
-                decision = judge_end(decision)
+            step = window.step(poll, final=remaining <= _EPSILON)
+            decision = step.decision
             outcome.decisions.append(decision)
+            outcome.steps.append(step)
             self.on_poll(poll, decision, remaining)
             if decision.status is Status.HARD:
                 outcome.status, outcome.trigger = "hard-breach", decision.trigger
                 outcome.evidence = evidence(decision, outcome.polls)
                 return outcome
-            if decision.status is not Status.SOFT:
-                continue
-            soft_metrics = {r.metric for r in decision.readings if r.classification is Classification.SOFT}
-            blind = any(r.classification is Classification.NO_DATA for r in decision.readings) and remaining <= _EPSILON
-            if soft_metrics and soft_metrics <= accepted and healthy is not False and not blind:
-                continue  # a drift already accepted, still soft: not asked again
+            if not step.ask:
+                continue  # OK, or soft findings a person has already answered
             answer = _as_answer(self.on_soft(decision))
             at = format_elapsed(elapsed)
             by = f" ({answer.by})" if answer.by else ""
@@ -214,6 +216,7 @@ class WatchWindow:
                 outcome.evidence = evidence(decision, outcome.polls) or "; ".join(decision.reasons)
                 outcome.trigger = f"soft breach at {at} treated as hard{by}"
                 return outcome
+            window.accept(step.asked_about)
             if answer.action == "extend":
                 end += answer.seconds
                 self.total += answer.seconds
@@ -221,8 +224,21 @@ class WatchWindow:
                 outcome.notes.append(f"window extended by {_duration(answer.seconds)} at {at}{by}: " + "; ".join(decision.reasons))
             else:
                 outcome.notes.append(f"drift accepted at {at}{by}: " + "; ".join(decision.reasons))
-            accepted |= soft_metrics
         return outcome
+
+    def _poll(self, elapsed: float) -> Poll:
+        """One poll: the metrics at this instant (with the provider's reasons for a missing value
+        and the data range each rests on, when it gives them) and the health script's answer."""
+        sampled = self.provider.sample(self.clock.now(), self.interval)
+        missing = dict(getattr(sampled, "missing_reasons", None) or {})
+        coverage = dict(getattr(sampled, "coverage", None) or {})
+        values = dict(sampled)
+        error = getattr(self.provider, "last_error", None)
+        healthy = self.health() if self.health else None
+        return Poll(
+            elapsed=elapsed, values=values, requests=values.get("requests"), health_ok=healthy, error=error,
+            missing=missing or None, coverage=coverage or None,
+        )
 
 
 def _duration(seconds: float) -> str:

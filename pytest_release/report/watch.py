@@ -21,6 +21,9 @@ from pytest_release.core.judge import (
     WatchPolicy,
     evidence,
     format_elapsed,
+    health_reading,
+    no_data_words,
+    ratio_words,
     summarize,
 )
 from pytest_release.report.charts import ChartPoint, metric_chart, threshold_lines
@@ -31,7 +34,7 @@ def _num(x: float | None) -> str:
     if x is None:
         return "none"
     if math.isinf(x):
-        return "inf"
+        return "infinite"
     return f"{x:.4g}"
 
 
@@ -51,17 +54,30 @@ def chart_name(metric: str) -> str:
 
 def metric_cell(r: MetricReading) -> str:
     """One metric in one poll: `0.3 vs 0.01 → 30.0x hard` (value, what it is compared with,
-    ratio, classification)."""
+    ratio, classification); no data says since when, or that traffic was too low to judge."""
     if r.classification is Classification.NO_DATA:
-        since = format_elapsed(r.no_data_since) if r.no_data_since is not None else "?"
-        return f"no data (since {since})"
+        return no_data_words(r)
     if r.ratio is None:
         return f"{_num(r.value)} (no baseline)"
-    ratio = "inf" if math.isinf(r.ratio) else f"{r.ratio:.2f}"
+    ratio = f"{r.ratio:.2f}x" if math.isfinite(r.ratio) else ratio_words(r)
     mark = r.classification.value
     if r.classification in (Classification.SOFT, Classification.HARD):
         mark = f"**{mark.upper()}**"
-    return f"{_num(r.value)} vs {_num(r.effective_baseline)} → {ratio}x {mark}"
+    return f"{_num(r.value)} vs {_num(r.effective_baseline)} → {ratio} {mark}"
+
+
+def data_range(poll: Poll) -> str:
+    """The data the poll's values rest on, oldest start to newest end (UTC), when the provider
+    says; "—" when it does not."""
+    spans = [span for span in dict(poll.coverage or {}).values() if isinstance(span, tuple) and len(span) == 2]
+    try:
+        start, end = min(s for s, _ in spans), max(e for _, e in spans)
+    except (ValueError, TypeError):
+        return "—"
+    if isinstance(start, dt.datetime) and isinstance(end, dt.datetime):
+        utc = dt.timezone.utc
+        return f"{start.astimezone(utc):%H:%M:%S}–{end.astimezone(utc):%H:%M:%S}"
+    return f"{start}–{end}"
 
 
 def progress_line(elapsed: float, remaining: float, decision: WatchDecision) -> str:
@@ -105,7 +121,7 @@ class WatchRecorder:
             "Charts (values against the baseline, soft and hard lines): "
             + " · ".join(f"[{name}]({path.name})" for name, path in self.charts.items())
         )
-        headers = ["T+", "Time (UTC)", *[r.name for r in policy.rules], "Health", "Status"]
+        headers = ["T+", "Time (UTC)", *[r.name for r in policy.rules], "Data (UTC)", "Health", "Status"]
         self.rows: Block = section.table(headers, title="Polls")
         self.decisions: list[str] = []  # shown under the table from the first breach on
 
@@ -126,11 +142,12 @@ class WatchRecorder:
     def on_poll(self, poll: Poll, decision: WatchDecision, remaining: float) -> None:
         self.polls.append(poll)
         readings = {r.metric: r for r in decision.readings}
-        health = "—" if poll.health_ok is None else ("ok" if poll.health_ok else "**FAILED**")
+        healthy, words = health_reading(self.policy, poll)
+        health = "—" if healthy is None else ("ok" if healthy else "**FAILED**" + (f" ({words})" if words else ""))
         status = decision.status.value if decision.status is Status.OK else f"**{decision.status.value.upper()}**"
         cells = [metric_cell(readings[r.name]) if r.name in readings else "—" for r in self.policy.rules]
         stamp = self.now().astimezone(dt.timezone.utc).strftime("%H:%M:%S")
-        self.rows.rows.append([format_elapsed(poll.elapsed), stamp, *cells, health, status])
+        self.rows.rows.append([format_elapsed(poll.elapsed), stamp, *cells, data_range(poll), health, status])
         if decision.status is not Status.OK:
             if not self.decisions:
                 self.section.bullets([], title="Decisions")

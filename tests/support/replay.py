@@ -60,6 +60,11 @@ def scenarios() -> dict[str, str]:
         ),
         # Nothing scraped for the first 4 minutes after the deploy.
         "gap": scenario_openmetrics(DATA_START, DATA_MINUTES, job="gap", present_at=lambda m: not 0 < window(m) < 4),
+        # One request every 200 s, before and after the deploy: too little traffic to judge.
+        "idle": scenario_openmetrics(DATA_START, DATA_MINUTES, job="idle", rps=0.005),
+        # 10 requests/s, almost none in the first minute after the deploy (traffic lost), back
+        # from T+1m (so the rolled-back version's short window sees traffic again).
+        "lossy": scenario_openmetrics(DATA_START, DATA_MINUTES, job="lossy", rps=lambda m: 0.005 if 0 <= window(m) < 1 else 10.0),
     }
 
 

@@ -1,0 +1,170 @@
+"""A watch window as a sequence of decisions: one judge, two drivers.
+
+`core.judge.judge` decides one poll. This module turns a sequence of polls into the window's
+decision timeline: the end-of-window rule (`judge_end`), the points where a person would be
+asked about a soft finding, and asking about each finding once. The live loop
+(metrics.window.WatchWindow, poll by poll on the release's clock) and the backtest (a day of
+recorded polls at once) both drive the same `WindowJudge`, so a backtest decides every poll
+exactly as a live window would; only a person's answer can differ, and the backtest says where.
+
+Pure: no I/O, no clock, no pytest."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Mapping, Sequence
+
+from pytest_release.core.judge import (
+    Classification,
+    Poll,
+    Status,
+    WatchDecision,
+    WatchPolicy,
+    format_elapsed,
+    has_data,
+    judge,
+)
+
+__all__ = ["Step", "WindowJudge", "judge_end", "judge_timeline", "needed_history"]
+
+
+def judge_end(decision: WatchDecision) -> WatchDecision:
+    """The last poll's decision, seen as the end of the window. A window cannot pass on a metric
+    that has no data now:
+
+    * no data at any poll of the window (a window shorter than `no_data_after` that never saw a
+      sample, or never enough traffic to judge it): a hard breach, as in the first minutes of
+      any window;
+    * data earlier, none since: the release has not been shown healthy, a soft breach (the
+      runbook's "no data: escalate": extend the window, accept, or roll back).
+
+    A hard decision, or one with data for every metric, is returned unchanged."""
+    if decision.status is Status.HARD:
+        return decision
+    blind = [r for r in decision.readings if r.classification is Classification.NO_DATA]
+    if not blind:
+        return decision
+    at = format_elapsed(decision.elapsed if decision.elapsed is not None else math.nan)
+    never = [r for r in blind if not r.had_data]
+    if never:
+        def words(metric: str, cause: str | None, detail: str) -> str:
+            if cause == "traffic":
+                return (
+                    f"too little traffic to judge {metric} during the whole window (to {at}; {detail}):"
+                    " an environment without users needs `traffic:` (the built-in load generator)"
+                )
+            return f"no data for {metric} during the whole window (to {at}; {detail}): observability is itself broken"
+
+        first = never[0]
+        reasons = tuple(f"hard breach at {at}: {words(r.metric, r.cause, r.detail)}" for r in never)
+        return replace(
+            decision, status=Status.HARD, reasons=decision.reasons + reasons,
+            trigger=words(first.metric, first.cause, first.detail), trigger_metric=first.metric, soft_keys=(),
+        )
+    reasons = tuple(
+        f"soft breach at {at}: the window ended while {r.metric} had no data ({r.detail};"
+        f" none since {format_elapsed(r.no_data_since or 0.0)}): the release has not been shown healthy"
+        for r in blind
+    )
+    keys = tuple(f"end:{r.metric}" for r in blind)
+    return replace(decision, status=Status.SOFT, reasons=decision.reasons + reasons, soft_keys=decision.soft_keys + keys)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One poll's place in the timeline."""
+
+    poll: Poll
+    decision: WatchDecision
+    final: bool  # the last poll of the window (as it stood then): judged by `judge_end`
+    ask: bool  # a live window asks a person here (a soft finding not asked about before)
+    asked_about: tuple[str, ...] = ()  # the finding keys the question is about
+
+    @property
+    def action(self) -> str:
+        """What a live window does at this poll: continue, escalate (ask) or rollback."""
+        if self.decision.status is Status.HARD:
+            return "rollback"
+        return "escalate" if self.ask else "continue"
+
+
+@dataclass
+class WindowJudge:
+    """The judge of one window, fed one poll at a time. Keeps only the history the judge can
+    still look at, so a day of polls is judged in linear time, with decisions identical to
+    judging the whole list each time."""
+
+    policy: WatchPolicy
+    baseline: Mapping[str, float | None]
+    history: list[Poll] = field(default_factory=list)
+    accepted: set[str] = field(default_factory=set)
+
+    def step(self, poll: Poll, *, final: bool) -> Step:
+        self.history.append(poll)
+        decision = judge(self.policy, self.baseline, self.history)
+        if final:
+            decision = judge_end(decision)
+        self.history = needed_history(self.policy, self.history)
+        if decision.status is not Status.SOFT:
+            return Step(poll, decision, final, ask=False)
+        new = tuple(key for key in decision.soft_keys if key not in self.accepted)
+        return Step(poll, decision, final, ask=bool(new), asked_about=new)
+
+    def accept(self, keys: Iterable[str]) -> None:
+        """A person answered "continue" or "extend": these findings are not asked about again."""
+        self.accepted.update(keys)
+
+
+def judge_timeline(
+    policy: WatchPolicy, baseline: Mapping[str, float | None], polls: Sequence[Poll], *, final_index: int | None = None
+) -> list[Step]:
+    """Every poll of a window as the live window judges it, every question answered "continue"
+    (a person's answer is the one thing a recorded window cannot know). `final_index` is the
+    poll where the window ends (default: the last); polls after it are judged as if the window
+    had been extended."""
+    window = WindowJudge(policy, baseline)
+    end = len(polls) - 1 if final_index is None else final_index
+    steps = []
+    for index, poll in enumerate(polls):
+        step = window.step(poll, final=index == end)
+        if step.ask:
+            window.accept(step.asked_about)
+        steps.append(step)
+    return steps
+
+
+def needed_history(policy: WatchPolicy, history: list[Poll]) -> list[Poll]:
+    """The suffix of `history` that can still change a later decision: back to the newest poll
+    with data of each metric (for "no data since"), and back to the newest passed health check
+    (for the failure streak)."""
+    keep = len(history) - 1
+    for rule in policy.rules:
+        for index in range(len(history) - 1, -1, -1):
+            if has_data(policy, rule, history[index]):
+                keep = min(keep, index)
+                break
+        else:
+            return history  # never had data: the judge needs the whole window ("since T+0")
+    checked = [i for i, p in enumerate(history) if _health_checked(policy, p)]
+    if checked:
+        passed = [i for i in checked if _health_passed(policy, history[i])]
+        keep = min(keep, passed[-1] if passed else checked[0])
+    return history[keep:]
+
+
+def _health_checked(policy: WatchPolicy, poll: Poll) -> bool:
+    return poll.health_ok is not None or (policy.health_metric is not None and not poll.error)
+
+
+def _health_passed(policy: WatchPolicy, poll: Poll) -> bool:
+    # Conservative: only a poll whose every check ran and passed ends a streak for sure.
+    script_ok = poll.health_ok is None or bool(poll.health_ok)
+    if policy.health_metric is None:
+        return poll.health_ok is not None and script_ok
+    raw = poll.values.get(policy.health_metric) if poll.values else None
+    try:
+        value = float(raw) if raw is not None else math.nan
+    except (TypeError, ValueError):
+        value = math.nan
+    return script_ok and not poll.error and value > 0
