@@ -244,8 +244,9 @@ class FakePrometheus:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
-                fake.requests.append({"path": parts.path, "params": parse_qs(parts.query), "headers": dict(self.headers)})
-                payload = json.dumps(fake.body).encode()
+                params = parse_qs(parts.query)
+                fake.requests.append({"path": parts.path, "params": params, "headers": dict(self.headers)})
+                payload = json.dumps(fake.answer(params)).encode()
                 self.send_response(fake.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -259,6 +260,18 @@ class FakePrometheus:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
+
+    def answer(self, params: dict[str, list[str]]) -> dict[str, Any]:
+        """The configured body, except for the provider's own probes, answered as Prometheus
+        does: `vector(time())` with the evaluation time, the freshness query with every series'
+        newest sample at the evaluation time (fresh)."""
+        query = params.get("query", [""])[0]
+        if self.status != 200 or "time()" not in query:
+            return self.body
+        when = float(params.get("time", [time.time()])[0])
+        probes = ["now"] + [str(i) for i in range(query.count("timestamp("))]
+        result = [{"metric": {"probe": p} if p != "now" or "probe" in query else {}, "value": [when, repr(when)]} for p in probes]
+        return {"status": "success", "data": {"resultType": "vector", "result": result}}
 
     def close(self) -> None:
         self.server.shutdown()
@@ -289,8 +302,8 @@ def test_bearer_token_and_headers_are_sent(fake: FakePrometheus) -> None:
 def test_basic_auth_is_sent(fake: FakePrometheus) -> None:
     with PrometheusProvider(fake.url, {"m": "up"}, basic_auth=("alice", "pw")) as provider:
         provider.check_reachable()
-    assert fake.requests[-1]["headers"]["Authorization"] == "Basic YWxpY2U6cHc="
-    assert fake.requests[-1]["params"]["query"] == ["vector(1)"]
+    assert fake.requests[0]["headers"]["Authorization"] == "Basic YWxpY2U6cHc="
+    assert fake.requests[0]["params"]["query"] == ["vector(1)"]
 
 
 def test_unauthorised_names_credentials_without_leaking_them(fake: FakePrometheus) -> None:

@@ -7,6 +7,7 @@ make the window drift on the real clock."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import signal
@@ -165,14 +166,19 @@ class WatchWindow:
         health: Callable[[], bool] | None = None,
         on_poll: Callable[[Poll, WatchDecision, float], None] = lambda poll, decision, remaining: None,
         on_soft: SoftHandler = lambda decision: SoftAnswer("rollback", 0.0, "no handler"),
+        not_before: dt.datetime | None = None,
     ) -> None:
         self.provider, self.policy, self.baseline, self.clock = provider, policy, dict(baseline), clock
+        # The end of the change being judged (deploy, traffic step, rollback): no sample older
+        # judges it. Default: when the window starts, which is after the change.
+        self.not_before = not_before
         self.duration, self.interval, self.historical = duration, interval, historical
         self.traffic, self.health, self.on_poll, self.on_soft = traffic, health, on_poll, on_soft
         self.total = duration  # grows when a soft breach is answered with "extend"
 
     def run(self) -> WatchOutcome:
         outcome = WatchOutcome("passed", None)
+        not_before = self.not_before or self.clock.now()
         if not self.historical:
             self.provider.sample(self.clock.now(), self.interval)  # prime on the new version
         start = self.clock.monotonic()
@@ -185,7 +191,7 @@ class WatchWindow:
             due = min(start + k * self.interval, end)
             _wait(self.clock, due - now, self.traffic)
             elapsed = self.clock.monotonic() - start
-            values = dict(self.provider.sample(self.clock.now(), self.interval))
+            values = self.provider.sample(self.clock.now(), self.interval, not_before)  # a Samples: keep its reasons and coverage
             error = getattr(self.provider, "last_error", None)
             healthy = self.health() if self.health else None
             poll = Poll(elapsed=elapsed, values=values, requests=values.get("requests"), health_ok=healthy, error=error)
