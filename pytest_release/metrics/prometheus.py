@@ -31,7 +31,7 @@ from pytest_release.metrics.backends import (
     shift_fix,
     version_from_vm_metrics,
 )
-from pytest_release.metrics.promql import freshness_query, render, series_selectors
+from pytest_release.metrics.promql import freshness_query, rate_as_increase, render, series_selectors
 from pytest_release.metrics.scrape import describe_request_error, redact_url
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class PrometheusProvider:
         self.last_error: str | None = None
         self._last_response: requests.Response | None = None
         self._flavor = flavor
+        self._detected = flavor != "auto"
         self._user_params = dict(query_params or {})
         self._user_headers = dict(headers or {})
         self.backend = self._settle(flavor if flavor != "auto" else "prometheus", "configured" if flavor != "auto" else "default")
@@ -144,7 +145,7 @@ class PrometheusProvider:
             raise MetricsUnavailable(failure.message) from None
         except MetricsQueryError as exc:
             raise MetricsUnavailable(f"Prometheus at {redact_url(self.url)} rejected a trivial query: {exc.reason}") from None
-        if self._flavor == "auto":
+        if not self._detected:
             self.detect_flavor()
         try:
             shift = self.evaluation_shift()
@@ -167,6 +168,7 @@ class PrometheusProvider:
             flavor, detected_by = "prometheus", "default: build-info did not tell"
         self.backend = self._settle(flavor, detected_by, version)
         self._session.headers.update(self._headers)
+        self._detected = status is not None  # unanswered: ask again before the next query
         return self.backend
 
     def evaluation_shift(self) -> float:
@@ -191,31 +193,38 @@ class PrometheusProvider:
         None, with the reason, for a metric whose newest sample predates `not_before` or is
         older than `max_sample_age` (default: `window`), for every metric while no window fits
         after `not_before` yet, and for every metric when the backend evaluated at another time."""
-        span = window
-        if not_before is not None:
-            span = min(window, (at - not_before).total_seconds())
-        if span < 1.0:
-            return Samples.missing(self.queries, f"{WAITING} ({max(0.0, span):.0f}s since it)")
-        rendered = {name: render(template, span) for name, template in self.queries.items()}
-        selectors = {name: series_selectors(query) for name, query in rendered.items()}
+        if not self._detected:
+            self.detect_flavor()
+        selectors = {name: series_selectors(render(template, window)) for name, template in self.queries.items()}
         distinct = list(dict.fromkeys(sel for sels in selectors.values() for sel in sels))
         params = {"time": _epoch(at)}
-        values, reasons, coverage = {}, {}, {}
+        values: dict[str, float | None] = {}
+        reasons: dict[str, str] = {}
+        coverage: dict[str, tuple[dt.datetime, dt.datetime]] = {}
         try:
-            used, newest = self._freshness(distinct, params)
+            used, newest, spacing = self._freshness(distinct, params)
             shift = _epoch(at) - used
             if abs(shift) > MAX_EVALUATION_SHIFT:
                 self.last_error = None
                 return Samples.missing(self.queries, f"the backend answered as of {shift:+.0f}s from the poll: {shift_fix(self.backend.flavor, shift)}")
-            for name, query in rendered.items():
-                values[name] = instant_value(self._query(name, query, params))
+            # VictoriaMetrics' rate() and increase() also read the last sample before the window:
+            # the window then starts one sample interval later, so that sample is the new version's.
+            lookbehind = spacing if self.backend.flavor == "victoriametrics" else 0.0
+            span = window
+            if not_before is not None:
+                span = min(window, (at - not_before).total_seconds() - lookbehind)
+            if span < 1.0:
+                self.last_error = None
+                return Samples.missing(self.queries, f"{WAITING} ({max(0.0, (at - not_before).total_seconds() if not_before else 0):.0f}s since it)")
+            for name, template in self.queries.items():
+                values[name] = instant_value(self._query(name, self._render(template, span), params))
         except _Failure as failure:
             self._note_failure(failure.message)
             return Samples.missing(self.queries, failure.message)
         self.last_error = None
         max_age = self.max_sample_age if self.max_sample_age is not None else window
-        start = at - dt.timedelta(seconds=span)
-        for name in rendered:
+        start = at - dt.timedelta(seconds=span + lookbehind)
+        for name in self.queries:
             stamps = [newest[distinct.index(sel)] for sel in selectors[name] if distinct.index(sel) in newest]
             last = _moment(max(stamps)) if stamps else None
             why = _staleness(at, last, not_before, max_age, bool(selectors[name]))
@@ -239,24 +248,45 @@ class PrometheusProvider:
         because a backtest with silently missing data would prove nothing."""
         if step <= 0:
             raise ValueError(f"step must be positive, got {step}")
+        if not self._detected:
+            self.detect_flavor()
         first, last = round(_epoch(start)), round(_epoch(end))
         if last < first:
             raise ValueError("end is before start")
         grid = [first + i * step for i in range(int((last - first) // step) + 1)]
         if len(grid) > MAX_RANGE_POINTS:
             raise ValueError(f"{len(grid)} points exceed Prometheus's limit of {MAX_RANGE_POINTS}: use a larger step")
+        rendered = {name: self._render(template, window) for name, template in self.queries.items()}
+        selectors = {name: series_selectors(query) for name, query in rendered.items()}
+        distinct = list(dict.fromkeys(sel for sels in selectors.values() for sel in sels))
+        max_age = self.max_sample_age if self.max_sample_age is not None else window
         series: dict[str, list[tuple[float, float | None]]] = {}
-        for name, template in self.queries.items():
-            query = render(template, window)
-            try:
+        try:
+            newest = self._range_freshness(distinct, start, end, step, grid)
+            for name, query in rendered.items():
                 matrix = self._query(name, query, {}, start=start, end=end, step=f"{step:g}")
-            except _Failure as failure:
-                self._note_failure(failure.message)
-                raise MetricsUnavailable(failure.message) from None
-            worst = _worst_by_timestamp(matrix)
-            series[name] = points_by_poll(((ms / 1000, v) for ms, v in worst.items()), grid, step)
+                worst = _worst_by_timestamp(matrix)
+                points = points_by_poll(((ms / 1000, v) for ms, v in worst.items()), grid, step)
+                series[name] = [(t, None if _stale_at(t, selectors[name], distinct, newest, max_age) else v) for t, v in points]
+        except _Failure as failure:
+            self._note_failure(failure.message)
+            raise MetricsUnavailable(failure.message) from None
         self.last_error = None
         return series
+
+    def _range_freshness(self, selectors: list[str], start: dt.datetime, end: dt.datetime, step: float, grid: list[float]) -> dict[int, dict[float, float | None]]:
+        """selector index -> poll time -> newest sample time there (by the same window matching)."""
+        if not selectors:
+            return {}
+        matrix = self._query("freshness", freshness_query(selectors), {}, start=start, end=end, step=f"{step:g}")
+        newest: dict[int, dict[float, float | None]] = {}
+        for entry in matrix or []:
+            probe = entry.get("metric", {}).get("probe", "")
+            if not probe.isdigit():
+                continue
+            points = [(float(ts), _number(raw)) for ts, raw in entry.get("values", [])]
+            newest[int(probe)] = dict(points_by_poll(points, grid, step))
+        return newest
 
     def close(self) -> None:
         self._client.close()
@@ -274,6 +304,10 @@ class PrometheusProvider:
         # the response itself tells a bad query from bad credentials.
         self._last_response = response
         return response
+
+    def _render(self, template: str, window: float) -> str:
+        query = render(template, window)
+        return rate_as_increase(query) if self.backend.flavor == "victoriametrics" else query
 
     def _settle(self, flavor: str, detected_by: str, version: str | None = None) -> Backend:
         params, headers = settings_for(flavor, self._user_params, self._user_headers)
@@ -294,23 +328,28 @@ class PrometheusProvider:
             return ""
         return response.text if response.status_code == 200 else ""
 
-    def _freshness(self, selectors: list[str], params: dict[str, Any]) -> tuple[float, dict[int, float]]:
-        """(evaluation time the backend used, selector index -> newest sample time)."""
-        data = self._query("freshness", freshness_query(selectors), params)
+    def _freshness(self, selectors: list[str], params: dict[str, Any]) -> tuple[float, dict[int, float], float]:
+        """(evaluation time the backend used, selector index -> newest sample time, the largest
+        median sample interval; 0 unless the backend is VictoriaMetrics)."""
+        spacing_wanted = self.backend.flavor == "victoriametrics"
+        data = self._query("freshness", freshness_query(selectors, spacing=spacing_wanted), params)
         used: float | None = None
         newest: dict[int, float] = {}
+        spacing = 0.0
         for series in data or []:
-            probe = series.get("metric", {}).get("probe")
+            probe = str(series.get("metric", {}).get("probe", ""))
             value = _number(series.get("value", [None, None])[1])
             if value is None:
                 continue
             if probe == "now":
                 used = value
-            elif probe is not None and probe.isdigit():
+            elif probe.isdigit():
                 newest[int(probe)] = value
+            elif probe.startswith("spacing-") and math.isfinite(value):
+                spacing = max(spacing, value)
         if used is None:
             raise _Failure(f"{self.backend.flavor} at {redact_url(self.url)} did not answer the freshness query")
-        return used, newest
+        return used, newest, spacing
 
     def _note_failure(self, message: str) -> None:
         if message != self.last_error:
@@ -396,6 +435,16 @@ def _staleness(at: dt.datetime, newest: dt.datetime | None, not_before: dt.datet
     if age > max_age:
         return f"newest sample {age:.0f}s old"
     return None
+
+
+def _stale_at(t: float, selectors: tuple[str, ...], distinct: list[str], newest: dict[int, dict[float, float | None]], max_age: float) -> bool:
+    """Whether a range point at `t` rests on no sample newer than `max_age` (a scrape gap:
+    VictoriaMetrics answers it as zero traffic, Prometheus as no data)."""
+    if not selectors:
+        return False
+    stamps = [newest.get(distinct.index(sel), {}).get(t) for sel in selectors]
+    present = [s for s in stamps if s is not None]
+    return not present or t - max(present) > max_age
 
 
 def _moment(epoch: float) -> dt.datetime:

@@ -106,12 +106,27 @@ def series_selectors(query: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def freshness_query(selectors: Iterable[str]) -> str:
+def freshness_query(selectors: Iterable[str], *, spacing: bool = False) -> str:
     """One query for the evaluation time the backend really used and the newest sample of each
     selector: `probe="now"` carries `time()` (a backend that shifts evaluation, like
     VictoriaMetrics' -search.latencyOffset, shows it here), `probe="<i>"` the newest
-    `timestamp()` of the i-th selector."""
+    `timestamp()` of the i-th selector. With `spacing` (MetricsQL only), `probe="spacing-<i>"`
+    carries the median interval between the i-th selector's samples (`scrape_interval`)."""
     parts = ['label_replace(vector(time()), "probe", "now", "", "")']
     for index, selector in enumerate(selectors):
         parts.append(f'label_replace(max(timestamp({selector})), "probe", "{index}", "", "")')
+        if spacing:
+            parts.append(f'label_replace(quantile(0.5, scrape_interval({selector}[5m])), "probe", "spacing-{index}", "", "")')
     return " or ".join(parts)
+
+
+_RATE = re.compile(rf"(?<![a-zA-Z0-9_:])rate\(\s*((?:{_NAME_RE})?\s*(?:{_BRACES})?)\s*\[\s*(\d+)s\s*\]\s*\)")
+
+
+def rate_as_increase(query: str) -> str:
+    """`rate(SEL[Ns])` written as `(increase(SEL[Ns]) / N)`, its definition in PromQL.
+
+    For VictoriaMetrics 1.79: just after a counter reset (a restarted process) its `rate()` over a
+    short window read samples from before the window, and kept showing the replaced process's
+    p99 for about 5 s, while `increase()` over the same window did not (observed)."""
+    return _RATE.sub(lambda m: f"(increase({m.group(1).strip()}[{m.group(2)}s]) / {m.group(2)})", query)
