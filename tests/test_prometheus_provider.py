@@ -246,7 +246,7 @@ class FakePrometheus:
                 parts = urlsplit(self.path)
                 params = parse_qs(parts.query)
                 fake.requests.append({"path": parts.path, "params": params, "headers": dict(self.headers)})
-                payload = json.dumps(fake.answer(params)).encode()
+                payload = json.dumps(fake.answer(parts.path, params)).encode()
                 self.send_response(fake.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -261,10 +261,12 @@ class FakePrometheus:
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
-    def answer(self, params: dict[str, list[str]]) -> dict[str, Any]:
+    def answer(self, path: str, params: dict[str, list[str]]) -> dict[str, Any]:
         """The configured body, except for the provider's own probes, answered as Prometheus
-        does: `vector(time())` with the evaluation time, the freshness query with every series'
-        newest sample at the evaluation time (fresh)."""
+        2.42 does: build-info with its version, `vector(time())` with the evaluation time, the
+        freshness query with every series' newest sample at the evaluation time (fresh)."""
+        if path == "/api/v1/status/buildinfo" and self.status == 200:
+            return {"status": "success", "data": {"version": "2.42.0", "revision": "", "branch": "debian/sid", "goVersion": "go1.19.8"}}
         query = params.get("query", [""])[0]
         if self.status != 200 or "time()" not in query:
             return self.body
@@ -321,7 +323,7 @@ def test_server_errors_during_sampling_are_no_data(fake: FakePrometheus) -> None
     with PrometheusProvider(fake.url, {"a": "up", "b": "up"}) as provider:
         assert provider.sample(at(9), 60) == {"a": None, "b": None}
         assert "503" in (provider.last_error or "") and "overloaded" in (provider.last_error or "")
-    assert len(fake.requests) == 1  # gave up on the first failure, no retries
+    assert len([r for r in fake.requests if r["path"] == "/api/v1/query"]) == 1  # gave up on the first failure, no retries
 
 
 def test_not_prometheus_is_unavailable(fake: FakePrometheus) -> None:
@@ -408,7 +410,7 @@ def test_credentials_come_from_the_environment_variables_the_config_names(fake: 
         values = provider.sample(at(9), 60)
     assert set(values) == {*STANDARD_METRICS, "queue_depth"}
     assert {r["headers"]["Authorization"] for r in fake.requests} == {"Bearer t0ken"}
-    assert "max(q)" in [r["params"]["query"][0] for r in fake.requests]
+    assert "max(q)" in [r["params"]["query"][0] for r in fake.requests if r["path"] == "/api/v1/query"]
 
 
 def test_an_added_query_is_judged_with_the_default_rule(tmp_path) -> None:

@@ -31,7 +31,7 @@ from pytest_release.metrics.backends import (
     shift_fix,
     version_from_vm_metrics,
 )
-from pytest_release.metrics.promql import freshness_query, rate_as_increase, render, series_selectors
+from pytest_release.metrics.promql import freshness_query, prometheus_counters_in_metricsql, render, series_selectors
 from pytest_release.metrics.scrape import describe_request_error, redact_url
 
 log = logging.getLogger(__name__)
@@ -202,17 +202,14 @@ class PrometheusProvider:
         reasons: dict[str, str] = {}
         coverage: dict[str, tuple[dt.datetime, dt.datetime]] = {}
         try:
-            used, newest, spacing = self._freshness(distinct, params)
+            used, newest = self._freshness(distinct, params)
             shift = _epoch(at) - used
             if abs(shift) > MAX_EVALUATION_SHIFT:
                 self.last_error = None
                 return Samples.missing(self.queries, f"the backend answered as of {shift:+.0f}s from the poll: {shift_fix(self.backend.flavor, shift)}")
-            # VictoriaMetrics' rate() and increase() also read the last sample before the window:
-            # the window then starts one sample interval later, so that sample is the new version's.
-            lookbehind = spacing if self.backend.flavor == "victoriametrics" else 0.0
             span = window
             if not_before is not None:
-                span = min(window, (at - not_before).total_seconds() - lookbehind)
+                span = min(window, (at - not_before).total_seconds())
             if span < 1.0:
                 self.last_error = None
                 return Samples.missing(self.queries, f"{WAITING} ({max(0.0, (at - not_before).total_seconds() if not_before else 0):.0f}s since it)")
@@ -223,7 +220,7 @@ class PrometheusProvider:
             return Samples.missing(self.queries, failure.message)
         self.last_error = None
         max_age = self.max_sample_age if self.max_sample_age is not None else window
-        start = at - dt.timedelta(seconds=span + lookbehind)
+        start = at - dt.timedelta(seconds=span)
         for name in self.queries:
             stamps = [newest[distinct.index(sel)] for sel in selectors[name] if distinct.index(sel) in newest]
             last = _moment(max(stamps)) if stamps else None
@@ -307,7 +304,7 @@ class PrometheusProvider:
 
     def _render(self, template: str, window: float) -> str:
         query = render(template, window)
-        return rate_as_increase(query) if self.backend.flavor == "victoriametrics" else query
+        return prometheus_counters_in_metricsql(query) if self.backend.flavor == "victoriametrics" else query
 
     def _settle(self, flavor: str, detected_by: str, version: str | None = None) -> Backend:
         params, headers = settings_for(flavor, self._user_params, self._user_headers)
@@ -328,14 +325,11 @@ class PrometheusProvider:
             return ""
         return response.text if response.status_code == 200 else ""
 
-    def _freshness(self, selectors: list[str], params: dict[str, Any]) -> tuple[float, dict[int, float], float]:
-        """(evaluation time the backend used, selector index -> newest sample time, the largest
-        median sample interval; 0 unless the backend is VictoriaMetrics)."""
-        spacing_wanted = self.backend.flavor == "victoriametrics"
-        data = self._query("freshness", freshness_query(selectors, spacing=spacing_wanted), params)
+    def _freshness(self, selectors: list[str], params: dict[str, Any]) -> tuple[float, dict[int, float]]:
+        """(evaluation time the backend used, selector index -> newest sample time)."""
+        data = self._query("freshness", freshness_query(selectors), params)
         used: float | None = None
         newest: dict[int, float] = {}
-        spacing = 0.0
         for series in data or []:
             probe = str(series.get("metric", {}).get("probe", ""))
             value = _number(series.get("value", [None, None])[1])
@@ -345,11 +339,9 @@ class PrometheusProvider:
                 used = value
             elif probe.isdigit():
                 newest[int(probe)] = value
-            elif probe.startswith("spacing-") and math.isfinite(value):
-                spacing = max(spacing, value)
         if used is None:
             raise _Failure(f"{self.backend.flavor} at {redact_url(self.url)} did not answer the freshness query")
-        return used, newest, spacing
+        return used, newest
 
     def _note_failure(self, message: str) -> None:
         if message != self.last_error:

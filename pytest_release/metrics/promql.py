@@ -106,27 +106,34 @@ def series_selectors(query: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def freshness_query(selectors: Iterable[str], *, spacing: bool = False) -> str:
+def freshness_query(selectors: Iterable[str]) -> str:
     """One query for the evaluation time the backend really used and the newest sample of each
     selector: `probe="now"` carries `time()` (a backend that shifts evaluation, like
     VictoriaMetrics' -search.latencyOffset, shows it here), `probe="<i>"` the newest
-    `timestamp()` of the i-th selector. With `spacing` (MetricsQL only), `probe="spacing-<i>"`
-    carries the median interval between the i-th selector's samples (`scrape_interval`)."""
+    `timestamp()` of the i-th selector."""
     parts = ['label_replace(vector(time()), "probe", "now", "", "")']
     for index, selector in enumerate(selectors):
         parts.append(f'label_replace(max(timestamp({selector})), "probe", "{index}", "", "")')
-        if spacing:
-            parts.append(f'label_replace(quantile(0.5, scrape_interval({selector}[5m])), "probe", "spacing-{index}", "", "")')
     return " or ".join(parts)
 
 
-_RATE = re.compile(rf"(?<![a-zA-Z0-9_:])rate\(\s*((?:{_NAME_RE})?\s*(?:{_BRACES})?)\s*\[\s*(\d+)s\s*\]\s*\)")
+_COUNTER_FUNCTION = re.compile(rf"(?<![a-zA-Z0-9_:])(rate|increase)\(\s*((?:{_NAME_RE})?\s*(?:{_BRACES})?)\s*\[\s*(\d+)s\s*\]\s*\)")
 
 
-def rate_as_increase(query: str) -> str:
-    """`rate(SEL[Ns])` written as `(increase(SEL[Ns]) / N)`, its definition in PromQL.
+def prometheus_counters_in_metricsql(query: str) -> str:
+    """A rendered query for VictoriaMetrics with Prometheus' counter semantics:
+    `rate(SEL[Ns])` becomes `(increase_prometheus(SEL[Ns]) / N)` (rate's definition in PromQL)
+    and `increase(SEL[Ns])` becomes `increase_prometheus(SEL[Ns])`.
 
-    For VictoriaMetrics 1.79: just after a counter reset (a restarted process) its `rate()` over a
-    short window read samples from before the window, and kept showing the replaced process's
-    p99 for about 5 s, while `increase()` over the same window did not (observed)."""
-    return _RATE.sub(lambda m: f"(increase({m.group(1).strip()}[{m.group(2)}s]) / {m.group(2)})", query)
+    MetricsQL's own `rate()` and `increase()` also read the last sample before the window. Just
+    after a process restart that sample is the replaced process's: VictoriaMetrics 1.79 kept
+    showing its p99 for about 5 s, and after a scrape gap it put the whole gap's increase into
+    the first window (observed). `increase_prometheus` reads only the window's samples, as
+    Prometheus does (1.79 has no `rate_prometheus`)."""
+
+    def rewrite(match: re.Match[str]) -> str:
+        function, selector, seconds = match.group(1), match.group(2).strip(), match.group(3)
+        inner = f"increase_prometheus({selector}[{seconds}s])"
+        return f"({inner} / {seconds})" if function == "rate" else inner
+
+    return _COUNTER_FUNCTION.sub(rewrite, query)
