@@ -107,6 +107,7 @@ class PrometheusProvider:
         self._last_response: requests.Response | None = None
         self._flavor = flavor
         self._detected = flavor != "auto"
+        self._detection_tried = False  # sample paths ask build-info once; check_reachable until it answers
         self._user_params = dict(query_params or {})
         self._user_headers = dict(headers or {})
         self.backend = self._settle(flavor if flavor != "auto" else "prometheus", "configured" if flavor != "auto" else "default")
@@ -157,7 +158,10 @@ class PrometheusProvider:
     def detect_flavor(self) -> Backend:
         """The flavour from the build-info endpoint (VictoriaMetrics confirmed by its /metrics);
         plain Prometheus when nothing tells. Sets `backend` and the query settings in effect."""
+        self._detection_tried = True
         status, body = self._get_json("/api/v1/status/buildinfo")
+        if status is None:  # unreachable: the query that follows says so; ask again later
+            return self.backend
         flavor, version = flavor_from_buildinfo(status, body)
         detected_by = "build-info"
         if flavor in (None, "prometheus"):
@@ -168,7 +172,7 @@ class PrometheusProvider:
             flavor, detected_by = "prometheus", "default: build-info did not tell"
         self.backend = self._settle(flavor, detected_by, version)
         self._session.headers.update(self._headers)
-        self._detected = status is not None  # unanswered: ask again before the next query
+        self._detected = True
         return self.backend
 
     def evaluation_shift(self) -> float:
@@ -193,7 +197,7 @@ class PrometheusProvider:
         None, with the reason, for a metric whose newest sample predates `not_before` or is
         older than `max_sample_age` (default: `window`), for every metric while no window fits
         after `not_before` yet, and for every metric when the backend evaluated at another time."""
-        if not self._detected:
+        if not self._detected and not self._detection_tried:
             self.detect_flavor()
         selectors = {name: series_selectors(render(template, window)) for name, template in self.queries.items()}
         distinct = list(dict.fromkeys(sel for sels in selectors.values() for sel in sels))
@@ -245,7 +249,7 @@ class PrometheusProvider:
         because a backtest with silently missing data would prove nothing."""
         if step <= 0:
             raise ValueError(f"step must be positive, got {step}")
-        if not self._detected:
+        if not self._detected and not self._detection_tried:
             self.detect_flavor()
         first, last = round(_epoch(start)), round(_epoch(end))
         if last < first:
