@@ -58,3 +58,19 @@ def test_the_demo_releases_and_rolls_back_through_victoriametrics_with_default_f
     assert demo_release.demo.version() == "v2"
     rollback = demo_release.report("rollback")
     assert "v2 is serving again (smoke passed, watched 6s without a hard breach)" in rollback, rollback
+
+
+def test_phase_1_refuses_victoriametrics_that_answers_30s_late_with_the_fix(demo_release, demo_victoria):
+    """Without nocache=1 VictoriaMetrics answers the last 30 s as of 30 s ago: the release must not
+    start (nothing deployed), and the failure says exactly what to change."""
+    demo_release.edit_config(r"^      flavor: auto .*$", '      flavor: auto\n      query_params: {nocache: ""}')
+    demo_release.use_real_clock()
+    before = demo_release.demo.version()
+    result = release(demo_release, "v2")
+    assert result.ret == 11, result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "*observability backend unreachable: victoriametrics at http://127.0.0.1:* does not answer with fresh data: "
+        "VictoriaMetrics answers queries of the last *s as of *s ago (-search.latencyOffset): keep "
+        'metrics.query_params.nocache: "1" (the default for flavor victoriametrics), or start it with -search.latencyOffset=0s*',
+    ])
+    assert demo_release.demo.version() == before  # nothing was deployed
