@@ -122,7 +122,7 @@ class Scripted:
         self.clock, self.values, self.slow, self.asked = clock, values, slow, []
         self.last_error = None
 
-    def sample(self, at, window):
+    def sample(self, at, window, not_before=None):
         self.asked.append(self.clock.monotonic())
         self.clock.sleep(self.slow)
         return self.values[min(len(self.asked) - 1, len(self.values) - 1)]

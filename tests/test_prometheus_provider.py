@@ -244,8 +244,9 @@ class FakePrometheus:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
-                fake.requests.append({"path": parts.path, "params": parse_qs(parts.query), "headers": dict(self.headers)})
-                payload = json.dumps(fake.body).encode()
+                params = parse_qs(parts.query)
+                fake.requests.append({"path": parts.path, "params": params, "headers": dict(self.headers)})
+                payload = json.dumps(fake.answer(parts.path, params)).encode()
                 self.send_response(fake.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -259,6 +260,20 @@ class FakePrometheus:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
+
+    def answer(self, path: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        """The configured body, except for the provider's own probes, answered as Prometheus
+        2.42 does: build-info with its version, `vector(time())` with the evaluation time, the
+        freshness query with every series' newest sample at the evaluation time (fresh)."""
+        if path == "/api/v1/status/buildinfo" and self.status == 200:
+            return {"status": "success", "data": {"version": "2.42.0", "revision": "", "branch": "debian/sid", "goVersion": "go1.19.8"}}
+        query = params.get("query", [""])[0]
+        if self.status != 200 or "time()" not in query:
+            return self.body
+        when = float(params.get("time", [time.time()])[0])
+        probes = ["now"] + [str(i) for i in range(query.count("timestamp("))]
+        result = [{"metric": {"probe": p} if p != "now" or "probe" in query else {}, "value": [when, repr(when)]} for p in probes]
+        return {"status": "success", "data": {"resultType": "vector", "result": result}}
 
     def close(self) -> None:
         self.server.shutdown()
@@ -289,8 +304,8 @@ def test_bearer_token_and_headers_are_sent(fake: FakePrometheus) -> None:
 def test_basic_auth_is_sent(fake: FakePrometheus) -> None:
     with PrometheusProvider(fake.url, {"m": "up"}, basic_auth=("alice", "pw")) as provider:
         provider.check_reachable()
-    assert fake.requests[-1]["headers"]["Authorization"] == "Basic YWxpY2U6cHc="
-    assert fake.requests[-1]["params"]["query"] == ["vector(1)"]
+    assert fake.requests[0]["headers"]["Authorization"] == "Basic YWxpY2U6cHc="
+    assert fake.requests[0]["params"]["query"] == ["vector(1)"]
 
 
 def test_unauthorised_names_credentials_without_leaking_them(fake: FakePrometheus) -> None:
@@ -308,7 +323,7 @@ def test_server_errors_during_sampling_are_no_data(fake: FakePrometheus) -> None
     with PrometheusProvider(fake.url, {"a": "up", "b": "up"}) as provider:
         assert provider.sample(at(9), 60) == {"a": None, "b": None}
         assert "503" in (provider.last_error or "") and "overloaded" in (provider.last_error or "")
-    assert len(fake.requests) == 1  # gave up on the first failure, no retries
+    assert len([r for r in fake.requests if r["path"] == "/api/v1/query"]) == 1  # gave up on the first failure, no retries
 
 
 def test_not_prometheus_is_unavailable(fake: FakePrometheus) -> None:
@@ -395,7 +410,7 @@ def test_credentials_come_from_the_environment_variables_the_config_names(fake: 
         values = provider.sample(at(9), 60)
     assert set(values) == {*STANDARD_METRICS, "queue_depth"}
     assert {r["headers"]["Authorization"] for r in fake.requests} == {"Bearer t0ken"}
-    assert "max(q)" in [r["params"]["query"][0] for r in fake.requests]
+    assert "max(q)" in [r["params"]["query"][0] for r in fake.requests if r["path"] == "/api/v1/query"]
 
 
 def test_an_added_query_is_judged_with_the_default_rule(tmp_path) -> None:
@@ -423,3 +438,174 @@ def test_a_rule_without_a_query_is_a_config_error(tmp_path) -> None:
         _environment(tmp_path, "      provider: scrape\n      url: http://127.0.0.1:9/metrics\n      queries: {queue_depth: 'q'}")
     with pytest.raises(ConfigError, match=r"watch\.rules\.queue_depth: the scrape provider cannot measure 'queue_depth'"):
         _environment(tmp_path, "      provider: scrape\n      url: http://127.0.0.1:9/metrics", "      rules:\n        queue_depth: {soft: 2}\n")
+
+
+# --- freshness, flavours, alignment (issue 12) --------------------------------------------------
+
+from pytest_release.metrics import WAITING, Samples  # noqa: E402
+from pytest_release.metrics.alignment import points_by_poll  # noqa: E402
+from pytest_release.metrics.backends import flavor_from_buildinfo, settings_for, version_from_vm_metrics  # noqa: E402
+from pytest_release.metrics.promql import freshness_query, prometheus_counters_in_metricsql, series_selectors  # noqa: E402
+
+
+def test_series_selectors_are_what_a_query_reads_under_its_window() -> None:
+    queries = default_queries(MetricNames(selector='job="demo"'))
+    assert series_selectors(render(queries["error_rate"], 60)) == ('http_requests_total{status=~"5..", job="demo"}', 'http_requests_total{job="demo"}')
+    assert series_selectors(render(queries["p99_latency"], 60)) == ('http_request_duration_seconds_bucket{job="demo"}',)
+    assert series_selectors('sum(rate(foo[5m])) / sum(rate(bar{path="/a[b]"}[5m]))') == ("foo", 'bar{path="/a[b]"}')
+    assert series_selectors("max_over_time(rate(x[1m])[5m:1m])") == ("x",)
+    assert series_selectors('max(node_load1{job="n"})') == ('node_load1{job="n"}',)  # a gauge: no range
+    assert series_selectors("vector(1)") == ()
+
+
+def test_the_freshness_query_asks_the_evaluation_time_and_each_selectors_newest_sample() -> None:
+    assert freshness_query(["a{}", "b"]) == (
+        'label_replace(vector(time()), "probe", "now", "", "") or '
+        'label_replace(max(timestamp(a{})), "probe", "0", "", "") or '
+        'label_replace(max(timestamp(b)), "probe", "1", "", "")'
+    )
+
+
+def test_counter_functions_get_prometheus_semantics_on_victoriametrics() -> None:
+    query = render(default_queries(MetricNames())["error_rate"], 30)
+    assert prometheus_counters_in_metricsql(query) == (
+        '(sum((increase_prometheus(http_requests_total{status=~"5.."}[30s]) / 30)) or vector(0)) '
+        "/ sum((increase_prometheus(http_requests_total{}[30s]) / 30))"
+    )
+    assert prometheus_counters_in_metricsql("sum(increase(x[60s])) + irate(y[5s])") == "sum(increase_prometheus(x[60s])) + irate(y[5s])"
+
+
+def test_range_points_match_polls_by_window() -> None:
+    aligned = [(600.0, 1.0), (660.0, 2.0), (720.0, None), (780.0, 4.0)]  # on the step grid, polls off it
+    assert points_by_poll(aligned, [607.0, 667.0, 727.0, 787.0, 847.0], 60) == [(607.0, 1.0), (667.0, 2.0), (727.0, None), (787.0, 4.0), (847.0, None)]
+    assert points_by_poll([(607.0, 1.0)], [607.0], 60) == [(607.0, 1.0)]  # exact, as Prometheus answers
+    assert points_by_poll([(608.0, 1.0)], [607.0], 60) == [(607.0, None)]  # never a point after the poll
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, {"status": "success", "data": {"version": "2.42.0+ds", "revision": "", "goVersion": "go1.19.8"}}, ("prometheus", "2.42.0+ds")),
+        (200, {"status": "success", "data": {}}, ("victoriametrics", None)),  # VictoriaMetrics 1.79, observed
+        (200, {"status": "success", "data": {"version": "0.34.1", "revision": "x", "goVersion": "go1.21"}}, ("thanos", "0.34.1")),
+        (200, {"status": "success", "data": {"application": "Grafana Mimir", "version": "2.11.0"}}, ("mimir", "2.11.0")),
+        (404, None, (None, None)),
+        (200, {"status": "error"}, (None, None)),
+    ],
+    ids=["prometheus", "victoriametrics-1.79", "thanos", "mimir", "absent", "error"],
+)
+def test_the_flavour_from_build_info(status, body, expected) -> None:
+    assert flavor_from_buildinfo(status, body) == expected
+
+
+def test_victoriametrics_own_metrics_name_it() -> None:
+    assert version_from_vm_metrics('vm_app_version{version="", short_version=""} 1\n') == ""
+    assert version_from_vm_metrics('vm_app_version{version="victoria-metrics-20220802", short_version="v1.79.5"} 1') == "v1.79.5"
+    assert version_from_vm_metrics("prometheus_build_info 1") is None
+
+
+def test_the_users_settings_win_over_the_flavours() -> None:
+    assert settings_for("victoriametrics", {}, {}) == ({"nocache": "1"}, {})
+    assert settings_for("victoriametrics", {"nocache": ""}, {}) == ({}, {})
+    assert settings_for("thanos", {"max_source_resolution": "0s"}, {}) == ({"partial_response": "false", "dedup": "true", "max_source_resolution": "0s"}, {})
+    assert settings_for("mimir", {}, {"X-Scope-OrgID": "team-a"}) == ({}, {"Cache-Control": "no-store", "X-Scope-OrgID": "team-a"})
+
+
+def test_samples_are_a_mapping_with_reasons_and_coverage() -> None:
+    samples = Samples.missing(["a", "b"], WAITING)
+    assert samples == {"a": None, "b": None} and samples.missing_reasons == {"a": WAITING, "b": WAITING}
+    assert samples.newest() is None and samples.oldest() is None
+
+
+class StaleFake(FakePrometheus):
+    """Answers like a Prometheus whose newest samples are `age` seconds older than asked, or
+    (with `shift`) that evaluates `shift` seconds before the asked time."""
+
+    age = 0.0
+    shift = 0.0
+
+    def answer(self, path, params):
+        query = params.get("query", [""])[0]
+        if "probe" in query:
+            when = float(params["time"][0])
+            result = [{"metric": {"probe": "now"}, "value": [when, repr(when - self.shift)]}]
+            result += [{"metric": {"probe": str(i)}, "value": [when, repr(when - self.age)]} for i in range(query.count("timestamp("))]
+            return {"status": "success", "data": {"resultType": "vector", "result": result}}
+        return super().answer(path, params)
+
+
+@pytest.fixture
+def stale() -> Iterator[StaleFake]:
+    server = StaleFake()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_stale_answer_is_no_data_with_its_age(stale: StaleFake) -> None:
+    stale.age = 30
+    with PrometheusProvider(stale.url, {"m": "sum(rate(up{job='x'}[$window]))"}) as provider:
+        samples = provider.sample(at(9), 15)
+        assert samples == {"m": None} and samples.missing_reasons == {"m": "newest sample 30s old"}
+        assert provider.sample(at(9), 60) == {"m": 0.5}  # 30 s old is fresh for a 60 s window
+        with PrometheusProvider(stale.url, {"m": "up{job='x'}"}, max_sample_age=20) as strict:
+            assert strict.sample(at(9), 60).missing_reasons == {"m": "newest sample 30s old"}
+
+
+def test_a_shifted_evaluation_is_no_data_with_the_fix(stale: StaleFake) -> None:
+    stale.shift = 30
+    with PrometheusProvider(stale.url, {"m": "up{job='x'}"}, flavor="victoriametrics") as provider:
+        samples = provider.sample(at(9), 60)
+    assert samples == {"m": None}
+    assert samples.missing_reasons["m"].startswith("the backend answered as of +30s from the poll: VictoriaMetrics answers")
+
+
+def test_the_first_windows_after_a_change_are_clipped_to_it(stale: StaleFake) -> None:
+    change = at(9) - dt.timedelta(seconds=20)
+    with PrometheusProvider(stale.url, {"m": "sum(rate(up{job='x'}[$window]))"}) as provider:
+        samples = provider.sample(at(9), 60, not_before=change)
+        assert stale.requests[-1]["params"]["query"] == ["sum(rate(up{job='x'}[20s]))"]
+        assert samples.coverage["m"] == (change, at(9))
+        waiting = provider.sample(change + dt.timedelta(seconds=0.5), 60, not_before=change)
+        assert waiting == {"m": None} and waiting.missing_reasons["m"].startswith(WAITING)
+    stale.age = 25  # the newest sample is 5 s older than the change
+    with PrometheusProvider(stale.url, {"m": "sum(rate(up{job='x'}[$window]))"}) as provider:
+        blind = provider.sample(at(9), 60, not_before=change)
+    assert blind.missing_reasons == {"m": "no sample since the change ended (newest sample 25s old)"}
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("      flavor: influx", r"metrics\.flavor: expected one of auto, prometheus, victoriametrics, thanos, mimir, got 'influx'"),
+        ("      query_params: [nocache]", r"metrics\.query_params: expected a mapping of names to values"),
+        ("      query_params: {nocache: [1]}", r"metrics\.query_params\.nocache: expected a single value"),
+        ("      headers: {X-Org: {a: b}}", r"metrics\.headers\.X-Org: expected a single value"),
+        ("      max_sample_age: soon", r"metrics\.max_sample_age"),
+    ],
+    ids=["flavor", "params-list", "param-list", "header-map", "age"],
+)
+def test_bad_backend_settings_are_config_errors_naming_the_key(tmp_path, yaml_text, message) -> None:
+    from pytest_release.config import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"environments\.prod\.{message}"):
+        _environment(tmp_path, f"      url: http://127.0.0.1:9\n{yaml_text}")
+
+
+def test_backend_settings_are_for_a_query_api_only(tmp_path) -> None:
+    from pytest_release.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"environments\.prod\.metrics\.query_params: applies to a Prometheus-compatible API only"):
+        _environment(tmp_path, "      provider: scrape\n      url: http://127.0.0.1:9/metrics\n      query_params: {nocache: 1}")
+
+
+def test_backend_settings_reach_the_provider(tmp_path) -> None:
+    from pytest_release.clock import SimulatedClock
+    from pytest_release.metrics.factory import make_provider
+
+    env = _environment(tmp_path, "      url: http://127.0.0.1:9\n      flavor: thanos\n      query_params: {nocache: 1, dedup: false}\n      headers: {X-Scope-OrgID: team-a}\n      max_sample_age: 90s")
+    assert dict(env.metrics.query_params) == {"nocache": "1", "dedup": "false"} and env.metrics.max_sample_age == 90
+    with make_provider(env, config_path=tmp_path / "release.yaml", clock=SimulatedClock()) as provider:
+        assert provider.backend.describe() == "thanos (configured); query parameters dedup=false, nocache=1, partial_response=false; headers X-Scope-OrgID"
+        assert provider.max_sample_age == 90

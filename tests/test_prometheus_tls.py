@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import urllib3
@@ -20,9 +21,21 @@ from pytest_release.metrics.prometheus import PrometheusProvider
 ANSWER = {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]}}
 
 
+def _answer(path: str) -> dict:
+    """ANSWER, except the provider's freshness probe (`time()`), answered as Prometheus does:
+    evaluated at the requested time."""
+    params = parse_qs(urlsplit(path).query)
+    query = params.get("query", [""])[0]
+    if "time()" not in query or "time" not in params:
+        return ANSWER
+    when = float(params["time"][0])
+    result = [{"metric": {"probe": "now"}, "value": [when, repr(when)]}]
+    return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's naming)
-        body = json.dumps(ANSWER).encode()
+        body = json.dumps(_answer(self.path)).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

@@ -345,3 +345,21 @@ def test_equality_matchers() -> None:
         "q": 'say "hi"',
     }
     assert equality_matchers("") == {}
+
+
+def test_a_difference_reaching_back_before_the_change_is_waiting_not_data(service: Service, provider: ScrapeProvider, clock: SimulatedClock) -> None:
+    service.serve(ok=100, errors=100)  # the old version's traffic, scraped before the change
+    provider.sample(clock.now(), 10)
+    clock.advance(5)
+    change = clock.now()
+    service.serve(ok=50)
+    clock.advance(5)
+    mixed = provider.sample(clock.now(), 10, not_before=change)
+    assert set(mixed.values()) == {None}
+    assert set(mixed.missing_reasons.values()) == {"waiting for data newer than the change"}
+    service.serve(ok=40)
+    clock.advance(10)
+    fresh = provider.sample(clock.now(), 10, not_before=change)
+    assert fresh["requests"] == 40 and fresh["error_rate"] == 0.0
+    assert fresh.coverage["requests"] == (change + dt.timedelta(seconds=5), clock.now())
+    assert fresh.missing_reasons == {"p99_latency": "not in the exposition, or no traffic"}

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN
 from pytest_release.adapters.registry import InvalidReference, validate_reference
+from pytest_release.metrics.backends import FLAVORS
 from pytest_release.config.model import (
     DEFAULT_CANARY_WEIGHTS,
     DEFAULT_WATCH,
@@ -411,6 +412,15 @@ def _read_metrics(node: _Node) -> MetricsSettings:
     for key, value in (("names", names), ("queries", queries)):
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             node.fail("expected a mapping of names to strings", key)
+    query_params = _string_map(node, "query_params")
+    headers = _string_map(node, "headers")
+    flavor = node.get("flavor", "auto", _str)
+    if flavor not in FLAVORS:
+        node.fail(f"expected one of {', '.join(FLAVORS)}, got {flavor!r}", "flavor")
+    if provider == "scrape":
+        for key in ("query_params", "headers", "flavor", "max_sample_age"):
+            if key in node.data:
+                node.fail("applies to a Prometheus-compatible API only (metrics.provider prometheus)", key)
     basic = node.child("basic_auth_env")
     basic_pair = None
     if basic.data:
@@ -427,12 +437,31 @@ def _read_metrics(node: _Node) -> MetricsSettings:
         basic_auth_env=basic_pair,  # type: ignore[arg-type]
         names=dict(names),
         queries=dict(queries),
+        query_params=query_params,
+        headers=headers,
+        flavor=flavor,
+        max_sample_age=node.get("max_sample_age", None, _positive_duration),
     )
     node.finish()
     return settings
 
 
 _RULE_KEYS = {"direction": _str, "soft": _factor, "hard": _factor, "floor": _ranged(_number, low=0), "lost": _ranged(_number, low=0, high=1), "needs_traffic": _bool}
+
+
+def _string_map(node: _Node, key: str) -> dict[str, str]:
+    """A mapping of names to scalar values, as strings (`nocache: 1` means "1")."""
+    value = node.get(key, {})
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+        node.fail("expected a mapping of names to values", key)
+    out: dict[str, str] = {}
+    for name, raw in value.items():
+        if isinstance(raw, bool):
+            raw = "true" if raw else "false"
+        if raw is None or isinstance(raw, (dict, list)):
+            node.fail("expected a single value (a string or a number)", f"{key}.{name}")
+        out[name] = str(raw)
+    return out
 
 
 def _read_watch(node: _Node, kind: str) -> WatchSettings:

@@ -119,6 +119,13 @@ class MetricsSettings:
     basic_auth_env: tuple[str, str] | None = None
     names: Mapping[str, str] = field(default_factory=dict)
     queries: Mapping[str, str] = field(default_factory=dict)
+    # Per-backend query settings (docs/configuration.md "Backends"): parameters added to every
+    # query, request headers, the backend's flavour (auto: from its build-info), and how old the
+    # newest sample may be before a value counts as no data (None: the poll's window).
+    query_params: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    flavor: str = "auto"
+    max_sample_age: float | None = None
 
 
 @dataclass(frozen=True)

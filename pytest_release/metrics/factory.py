@@ -43,5 +43,6 @@ def make_provider(env: "Environment", *, config_path: Path, clock: "Clock", envi
         basic = (environ.get(user_var, ""), environ.get(password_var, ""))
     return PrometheusProvider(
         settings.url, queries, timeout=settings.timeout, bearer_token=token, basic_auth=basic,
-        verify_tls=settings.verify_tls,
+        verify_tls=settings.verify_tls, headers=settings.headers, query_params=settings.query_params,
+        flavor=settings.flavor, max_sample_age=settings.max_sample_age,
     )

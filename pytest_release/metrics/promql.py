@@ -6,8 +6,10 @@ matchers. `render` fills both in just before a query is sent."""
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
+from typing import Iterable
 
 #: The metric names every provider answers, in the order reports show them.
 STANDARD_METRICS: tuple[str, ...] = ("error_rate", "request_rate", "p99_latency", "saturation", "requests")
@@ -76,3 +78,62 @@ def render(query: str, window_seconds: float, selector: str = "") -> str:
     Other `$` text is left alone. An empty selector leaves `{}` or a trailing comma inside the
     braces, both of which PromQL accepts."""
     return string.Template(query).safe_substitute(window=window_literal(window_seconds), selector=selector.strip())
+
+
+# --- freshness: which series a query reads, and how new their samples are ------------------
+
+_STRING = r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\''
+_BRACES = r"\{(?:[^{}\"']|" + _STRING + r")*\}"
+_NAME_RE = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_RANGE_SELECTOR = re.compile(rf"({_STRING})|(?<![a-zA-Z0-9_:])((?:{_NAME_RE})?\s*(?:{_BRACES})?)\s*\[(?!\s*\])")
+_BRACED_SELECTOR = re.compile(rf"({_STRING})|(?<![a-zA-Z0-9_:])((?:{_NAME_RE})\s*{_BRACES})")
+
+
+def series_selectors(query: str) -> tuple[str, ...]:
+    """The series selectors a rendered query reads: those under a range (`name{...}[60s]`),
+    else those written with braces (`name{...}`). In order, without repeats; empty when the
+    query reads no series it names this way (`vector(1)`): then no freshness can be asked."""
+    found: list[str] = []
+    for pattern in (_RANGE_SELECTOR, _BRACED_SELECTOR):
+        for literal, selector in pattern.findall(query):
+            selector = selector.strip()
+            if literal or not selector or not (selector[0].isalpha() or selector[0] in "_:{"):
+                continue
+            if selector not in found:
+                found.append(selector)
+        if found:
+            break
+    return tuple(found)
+
+
+def freshness_query(selectors: Iterable[str]) -> str:
+    """One query for the evaluation time the backend really used and the newest sample of each
+    selector: `probe="now"` carries `time()` (a backend that shifts evaluation, like
+    VictoriaMetrics' -search.latencyOffset, shows it here), `probe="<i>"` the newest
+    `timestamp()` of the i-th selector."""
+    parts = ['label_replace(vector(time()), "probe", "now", "", "")']
+    for index, selector in enumerate(selectors):
+        parts.append(f'label_replace(max(timestamp({selector})), "probe", "{index}", "", "")')
+    return " or ".join(parts)
+
+
+_COUNTER_FUNCTION = re.compile(rf"(?<![a-zA-Z0-9_:])(rate|increase)\(\s*((?:{_NAME_RE})?\s*(?:{_BRACES})?)\s*\[\s*(\d+)s\s*\]\s*\)")
+
+
+def prometheus_counters_in_metricsql(query: str) -> str:
+    """A rendered query for VictoriaMetrics with Prometheus' counter semantics:
+    `rate(SEL[Ns])` becomes `(increase_prometheus(SEL[Ns]) / N)` (rate's definition in PromQL)
+    and `increase(SEL[Ns])` becomes `increase_prometheus(SEL[Ns])`.
+
+    MetricsQL's own `rate()` and `increase()` also read the last sample before the window. Just
+    after a process restart that sample is the replaced process's: VictoriaMetrics 1.79 kept
+    showing its p99 for about 5 s, and after a scrape gap it put the whole gap's increase into
+    the first window (observed). `increase_prometheus` reads only the window's samples, as
+    Prometheus does (1.79 has no `rate_prometheus`)."""
+
+    def rewrite(match: re.Match[str]) -> str:
+        function, selector, seconds = match.group(1), match.group(2).strip(), match.group(3)
+        inner = f"increase_prometheus({selector}[{seconds}s])"
+        return f"({inner} / {seconds})" if function == "rate" else inner
+
+    return _COUNTER_FUNCTION.sub(rewrite, query)

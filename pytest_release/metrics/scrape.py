@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from pytest_release.clock import Clock
-from pytest_release.metrics import MetricsUnavailable
+from pytest_release.metrics import WAITING, MetricsUnavailable, Samples
 from pytest_release.metrics.promql import STANDARD_METRICS, MetricNames
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,7 @@ class _Snapshot:
     """The cumulative series one scrape found, keyed by label set."""
 
     at: float
+    taken: dt.datetime
     requests: dict[SeriesKey, float]
     buckets: dict[SeriesKey, float]
     saturation: dict[SeriesKey, float]
@@ -272,7 +273,11 @@ class ScrapeProvider:
         """Scrape once (without priming); raise MetricsUnavailable naming the URL and reason."""
         self._scrape()
 
-    def sample(self, at: dt.datetime, window: float) -> dict[str, float | None]:
+    def sample(self, at: dt.datetime, window: float, not_before: dt.datetime | None = None) -> Samples:
+        """The change between the previous scrape and this one. Its coverage is the two scrapes'
+        times; when the previous scrape was taken before `not_before` (the change), the
+        difference would mix both versions: every value is None ("waiting for data newer than
+        the change") and this scrape primes the next."""
         try:
             samples = self._scrape()
         except MetricsUnavailable as exc:
@@ -280,13 +285,18 @@ class ScrapeProvider:
                 log.warning("%s; metric values are None until it answers", exc)
             self.last_error = str(exc)
             self._previous = None
-            return dict.fromkeys(STANDARD_METRICS)
+            return Samples.missing(STANDARD_METRICS, str(exc))
         self.last_error = None
         current = self._snapshot(samples)
         previous, self._previous = self._previous, current
         if previous is None:
-            return dict.fromkeys(STANDARD_METRICS)
-        return self._values(previous, current)
+            return Samples.missing(STANDARD_METRICS, "first scrape: it primes the counters")
+        if not_before is not None and previous.taken < not_before:
+            return Samples.missing(STANDARD_METRICS, WAITING)
+        values = self._values(previous, current)
+        missing = {name: "not in the exposition, or no traffic" for name, value in values.items() if value is None}
+        covered = {name: (previous.taken, current.taken) for name, value in values.items() if value is not None}
+        return Samples(values, missing_reasons=missing, coverage=covered)
 
     def close(self) -> None:
         if self._own_session:
@@ -334,7 +344,7 @@ class ScrapeProvider:
                 started = s.value
             if s.name == saturation_name:
                 saturation[_key(s.labels)] = s.value
-        return _Snapshot(self.clock.monotonic(), requests_, buckets, saturation, started)
+        return _Snapshot(self.clock.monotonic(), self.clock.now(), requests_, buckets, saturation, started)
 
     def _values(self, previous: _Snapshot, current: _Snapshot) -> dict[str, float | None]:
         elapsed = current.at - previous.at

@@ -9,6 +9,7 @@ make the window drift on the real clock."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import signal
@@ -174,14 +175,20 @@ class WatchWindow:
         health: Callable[[], bool] | None = None,
         on_poll: Callable[[Poll, WatchDecision, float], None] = lambda poll, decision, remaining: None,
         on_soft: SoftHandler = lambda decision: SoftAnswer("rollback", 0.0, "no handler"),
+        not_before: dt.datetime | None = None,
     ) -> None:
         self.provider, self.policy, self.baseline, self.clock = provider, policy, dict(baseline), clock
+        # The end of the change being judged (deploy, traffic step, rollback): no sample older
+        # judges it. Default: when the window starts, which is after the change.
+        self.not_before = not_before
         self.duration, self.interval, self.historical = duration, interval, historical
         self.traffic, self.health, self.on_poll, self.on_soft = traffic, health, on_poll, on_soft
         self.total = duration  # grows when a soft breach is answered with "extend"
+        self._not_before: dt.datetime | None = None  # set as the window starts
 
     def run(self) -> WatchOutcome:
         outcome = WatchOutcome("passed", None)
+        self._not_before = self.not_before or self.clock.now()
         if not self.historical:
             self.provider.sample(self.clock.now(), self.interval)  # prime on the new version
         start = self.clock.monotonic()
@@ -229,7 +236,7 @@ class WatchWindow:
     def _poll(self, elapsed: float) -> Poll:
         """One poll: the metrics at this instant (with the provider's reasons for a missing value
         and the data range each rests on, when it gives them) and the health script's answer."""
-        sampled = self.provider.sample(self.clock.now(), self.interval)
+        sampled = self.provider.sample(self.clock.now(), self.interval, self._not_before)  # a Samples: reasons and coverage
         missing = dict(getattr(sampled, "missing_reasons", None) or {})
         coverage = dict(getattr(sampled, "coverage", None) or {})
         values = dict(sampled)
