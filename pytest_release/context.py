@@ -418,6 +418,7 @@ class ReleaseContext:
         if rec.strategy and c.strategy != rec.strategy:
             section.text(f"Chosen against the recommendation ({rec.strategy}).")
         self.say(f"strategy: {c.strategy} (chosen by {choice.by}; recommended {rec.strategy or 'none'})")
+        self.pytest_config.hook.pytest_release_decision(release=self, phase=Phase.STRATEGY, decision=f"strategy {c.strategy} (recommended {rec.strategy or 'none'})", by=choice.by)
         self.update_header()
         self.flush()
         if c.strategy not in env.strategies:
@@ -791,12 +792,14 @@ class ReleaseContext:
             section.text(f"**Soft breach not answered:** {why}.")
             self.say(f"soft breach not answered: {why}")
             self.flush()
+            self.pytest_config.hook.pytest_release_decision(release=self, phase=Phase.WATCH, decision="soft breach: roll back (no answer)", by="nobody could be asked")
             return SoftAnswer("rollback", 0.0, f"no answer: {why}")
         action, seconds = parse_soft_breach_answer(answer)
         words = {"continue": "A) continue: drift accepted", "rollback": "B) roll back now", "extend": f"C) extend the window by {duration_words(seconds)}"}[action]
         section.text(f"**Soft breach answered:** {words} (by {by}).")
         self.say(f"soft breach answered: {words} (by {by})")
         self.flush()
+        self.pytest_config.hook.pytest_release_decision(release=self, phase=Phase.WATCH, decision=f"soft breach: {words}", by=by)
         return SoftAnswer(action, seconds, f"answered {action} by {by}")
 
     def roll_back(self) -> tuple[bool, str]:

@@ -87,9 +87,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # pytest-timeout's thread method ends the process with os._exit: no report, no rollback.
     config.option.timeout_method = "signal"
     from pytest_release import fixtures
+    from pytest_release.recorder import ReleaseRecorder
     from pytest_release.session import ReleaseSession
 
     config.pluginmanager.register(ReleaseSession(config, invocation, release_config), ReleaseSession.NAME)
+    config.pluginmanager.register(ReleaseRecorder(config), ReleaseRecorder.NAME)
     config.pluginmanager.register(fixtures, "release-fixtures")
 
 
