@@ -44,6 +44,22 @@ HELP_ROLLBACK_ONLY = (
     "(smoke test, short watch window), with its own report. --release-version is then optional (the version being "
     "replaced; by default the one serving now). Exit 0 rolled back and verified, 12 Rollback-Failed, 11 not started."
 )
+HELP_STATS = (
+    "Deploy nothing: print the DORA figures of the release history (deployment frequency, lead time for changes, "
+    "change failure rate, time to restore) per environment and month, from the release records and reports under "
+    "release_dir. --release-env keeps one environment."
+)
+HELP_SINCE = "With --release-stats: only releases started on or after this date (YYYY-MM, YYYY-MM-DD or ISO 8601)."
+HELP_STATS_JSON = "With --release-stats: also write the figures as JSON (schema pytest-release/stats/1) to this file."
+HELP_STATS_CHART = "With --release-stats: also write an SVG chart of the figures to this file."
+HELP_INIT = (
+    "Set up this project for releases: write release.yaml (environments inferred from _docs/04_deploy/ where it "
+    "exists), and, where missing, scripts/deploy.sh, scripts/health-check.sh and .env.example templates. "
+    "Never overwrites a file; prints what it could not infer and the next command."
+)
+
+#: The options that only make sense with --release-stats, and their names on the command line.
+STATS_ONLY = {"release_since": "--release-since", "release_stats_json": "--release-stats-json", "release_stats_chart": "--release-stats-chart"}
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("release", "software release (pytest-release)")
@@ -63,6 +79,11 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--release-rollback-only", dest="release_rollback_only", action="store_true", default=False, help=HELP_ROLLBACK_ONLY)
     group.addoption("--release-backtest", dest="release_backtest", metavar="START..END", help=HELP_BACKTEST)
     group.addoption("--release-backtest-json", dest="release_backtest_json", metavar="FILE", help=HELP_BACKTEST_JSON)
+    group.addoption("--release-stats", dest="release_stats", action="store_true", default=False, help=HELP_STATS)
+    group.addoption("--release-since", dest="release_since", metavar="DATE", help=HELP_SINCE)
+    group.addoption("--release-stats-json", dest="release_stats_json", metavar="FILE", help=HELP_STATS_JSON)
+    group.addoption("--release-stats-chart", dest="release_stats_chart", metavar="FILE", help=HELP_STATS_CHART)
+    group.addoption("--release-init", dest="release_init", action="store_true", default=False, help=HELP_INIT)
     parser.addini("release_config", HELP_CONFIG, default=None)
     parser.addini("release_confirm", HELP_CONFIRM, type="bool", default=False)
     parser.addini("release_on_soft_breach", HELP_SOFT, default=None)

@@ -38,6 +38,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", RELEASE_MARKER)
     if config.getoption("release_backtest", None) is not None:
         return  # a backtest releases nothing: pytest_cmdline_main runs it instead of a session
+    if config.getoption("release_stats", False) or config.getoption("release_init", False):
+        return  # neither releases anything: pytest_cmdline_main runs them instead of a session
+    from pytest_release.options import STATS_ONLY
+
+    for dest, flag in STATS_ONLY.items():
+        if config.getoption(dest, None) is not None:
+            raise pytest.UsageError(f"{flag} needs --release-stats")
     if config.getoption("release_backtest_json", None) is not None:
         raise pytest.UsageError("--release-backtest-json needs --release-backtest=START..END")
     env = config.getoption("release_env")
@@ -97,11 +104,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> "int | None":
-    """`--release-backtest` replaces the test session, the way `--fixtures` does."""
-    if config.getoption("release_backtest", None) is None:
-        return None
+    """`--release-backtest`, `--release-stats` and `--release-init` replace the test session, the
+    way `--fixtures` does."""
     from _pytest.main import wrap_session
 
+    if config.getoption("release_init", False):
+        from pytest_release.init import init_main
+
+        return wrap_session(config, init_main)
+    if config.getoption("release_stats", False):
+        from pytest_release.stats import stats_main
+
+        return wrap_session(config, stats_main)
+    if config.getoption("release_backtest", None) is None:
+        return None
     from pytest_release.backtest import backtest_main
 
     return wrap_session(config, backtest_main)
