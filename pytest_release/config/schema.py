@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from pytest_release.config.model import ConfigError
+from pytest_release.core.blanks import MARKER
 
 # --- parsing helpers -----------------------------------------------------------------------
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -106,6 +107,8 @@ def expand_env(value: Any, environ: Mapping[str, str], where: Callable[[str], st
         return [expand_env(v, environ, lambda m, i=i: where(f"[{i}]: {m}")) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
+    if MARKER in value:
+        raise ConfigError(where(f"still the blank pytest --release-init left, {value!r}: fill it in"))
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
