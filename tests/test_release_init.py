@@ -9,11 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pytest_release.config import ConfigError, load_config
 from pytest_release.core.project_docs import infer
 from pytest_release.core.strategy import script_defect
-from pytest_release.init import run_init
+from pytest_release.init import plan, run_init, write_new
 from tests.test_release_stats import git
 
 RELEASE_FILES = ("release.yaml", "scripts/deploy.sh", "scripts/health-check.sh", "scripts/prometheus.sh", ".env.example")
@@ -172,8 +173,6 @@ def test_environments_and_metrics_are_inferred_from_the_deploy_docs(pytester):
         "inferred: metrics backend https://prometheus.shop.example.com:9090 from observability.md",
         "next: pytest --release-env=staging --release-version=VERSION",
     ])
-    import yaml
-
     text = (pytester.path / "release.yaml").read_text()
     data = yaml.safe_load(text)
     assert list(data["environments"]) == ["staging", "production", "qa"]
@@ -197,8 +196,6 @@ def test_inference_takes_only_what_is_unambiguous():
 
 
 def test_generated_scripts_honour_the_deploy_contract(tmp_path):
-    from pytest_release.init import plan, write_new
-
     for item in plan(tmp_path)[0]:
         assert write_new(tmp_path, item)
     deploy = tmp_path / "scripts" / "deploy.sh"
