@@ -42,7 +42,8 @@ class ReleaseRecorder:
     # --- hooks ------------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.write()
+        if report.when == "call" or not report.passed:  # when the state machine records a check
+            self.write()
 
     def pytest_release_decision(self, release: ReleaseContext, phase: Phase, decision: str, by: str) -> None:
         self.decisions.append({"phase": phase.value, "decision": decision, "by": by, "at": iso(release.clock.now())})

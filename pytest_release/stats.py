@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import pytest
 
-from pytest_release.adapters.history import ReportTimeline, report_timelines
+from pytest_release.adapters.history import ReportTimeline, report_paths, report_timeline
 from pytest_release.clock import RealClock
 from pytest_release.config import ConfigError, load_config
 from pytest_release.core.dora import FAILED, RELEASED, MonthFigures, ReleaseFacts, figures, format_seconds
@@ -93,15 +93,17 @@ def gather(release_dir: Path, warn: Callable[[str], None]) -> list[ReleaseFacts]
     """Every release under `release_dir`: its record, else its report. A bad record is said and
     its report used instead, so one damaged file never hides a release."""
     found: list[ReleaseFacts] = []
-    for report in report_timelines(release_dir):
-        path = record_path(report.path)
+    for stamp, report_path in report_paths(release_dir):
+        path = record_path(report_path)
         if path.exists():
             try:
                 found.append(facts_from_record(read_record(path), str(path)))
                 continue
             except RecordError as exc:
                 warn(f"{exc}; using its report instead")
-        found.append(facts_from_report(report))
+        report = report_timeline(report_path, stamp)
+        if report is not None:
+            found.append(facts_from_report(report))
     return found
 
 
