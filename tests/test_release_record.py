@@ -123,3 +123,16 @@ def test_reading_a_bad_record_names_the_file_and_the_problem(tmp_path, content, 
     with pytest.raises(RecordError, match=r"release_v1_prod_2026-01-01-1200\.json: ") as info:
         read_record(path)
     assert problem in str(info.value)
+
+
+def test_a_soft_breach_answer_is_a_recorded_decision(replay):
+    replay.environment("drift", "drift")
+    result = replay.run("drift", "--release-on-soft-breach=rollback")
+    assert result.ret == 10, result.stdout.str()
+    (path,) = replay.release_dir.glob("release_*.json")
+    record = read_record(path)
+    soft = [d for d in record["decisions"] if d["phase"] == "watch"]
+    assert soft == [{"phase": "watch", "decision": "soft breach: B) roll back now", "by": "--release-on-soft-breach=rollback", "at": soft[0]["at"]}]
+    trigger = next(t for t in record["triggers"] if t["kind"] == "rollback-trigger")
+    assert trigger["reason"].startswith("soft breach at T+6m treated as hard")
+    assert when(soft[0]["at"]) <= when(record["rollback"]["started"])
