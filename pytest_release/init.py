@@ -21,6 +21,7 @@ import pytest
 
 from pytest_release.core.blanks import blank, blanks
 from pytest_release.core.project_docs import EnvironmentGuess, Inference, infer
+from pytest_release.options import InvocationError, init_target
 
 DOCS = Path("_docs") / "04_deploy"
 TEMPLATES = "pytest_release.init_templates"
@@ -125,12 +126,10 @@ def run_init(root: Path, config_name: str, write: Callable[[str], None]) -> int:
 
 def init_main(config: pytest.Config, session: pytest.Session) -> int:
     """Run by `pytest_cmdline_main` inside pytest's session wrapper; returns the exit status."""
-    if config.getoption("release_env", None) or config.getoption("release_version", None):
-        raise pytest.UsageError("--release-init sets a project up and releases nothing: leave out --release-env and --release-version")
-    option = config.getoption("release_config", None)
-    target = Path(config.invocation_params.dir, option or "release.yaml")
-    if not target.parent.is_dir():
-        raise pytest.UsageError(f"--release-init: {target.parent} is not a directory")
+    try:
+        target = init_target(config)
+    except InvocationError as exc:
+        raise pytest.UsageError(str(exc)) from None
     terminal = config.pluginmanager.getplugin("terminalreporter")
     if terminal is None:
         write: Callable[[str], None] = lambda line: print(line, flush=True)  # noqa: E731

@@ -6,6 +6,7 @@ usage error, never a file or a process."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,57 @@ class Invocation:
         if not path.is_absolute():
             path = rootdir / path
         return cls(env, version, path, rollback_to, strategy, confirm, on_soft_breach, override_reason)
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    """`--release-stats` and its companions, validated."""
+
+    env: str | None
+    since: dt.datetime | None
+    since_text: str | None
+    config_path: Path
+    json_path: Path | None
+    chart_path: Path | None
+
+
+def parse_since(value: str) -> dt.datetime:
+    """YYYY-MM, YYYY-MM-DD or an ISO 8601 time (UTC unless it says otherwise)."""
+    text = value.strip()
+    for pattern in ("%Y-%m", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(text, pattern).replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            pass
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvocationError(f"--release-since={value!r}: expected YYYY-MM, YYYY-MM-DD or an ISO 8601 time like 2026-03-01T00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def stats_request(config: pytest.Config) -> StatsRequest:
+    """The stats options; InvocationError names a bad one."""
+    if config.getoption("release_version", None):
+        raise InvocationError("--release-stats deploys nothing: leave out --release-version")
+    env = config.getoption("release_env")
+    if env:
+        check_env(env)
+    since_text = config.getoption("release_since")
+    base = Path(config.invocation_params.dir)
+    json_path, chart_path = config.getoption("release_stats_json"), config.getoption("release_stats_chart")
+    return StatsRequest(
+        env=env or None, since=parse_since(since_text) if since_text else None, since_text=since_text,
+        config_path=Path(release_config_path(config)),
+        json_path=base / json_path if json_path else None, chart_path=base / chart_path if chart_path else None,
+    )
+
+
+def init_target(config: pytest.Config) -> Path:
+    """Where `--release-init` writes release.yaml: --release-config, else ./release.yaml."""
+    if config.getoption("release_env", None) or config.getoption("release_version", None):
+        raise InvocationError("--release-init sets a project up and releases nothing: leave out --release-env and --release-version")
+    target = Path(config.invocation_params.dir, config.getoption("release_config", None) or "release.yaml")
+    if not target.parent.is_dir():
+        raise InvocationError(f"--release-init: {target.parent} is not a directory")
+    return target

@@ -10,7 +10,6 @@ SVG chart (`--release-stats-chart=FILE`) when asked. `--release-env` keeps one e
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -21,28 +20,13 @@ from pytest_release.adapters.history import ReportTimeline, report_paths, report
 from pytest_release.clock import RealClock
 from pytest_release.config import ConfigError, load_config
 from pytest_release.core.dora import FAILED, RELEASED, MonthFigures, ReleaseFacts, figures, format_seconds
-from pytest_release.options import InvocationError, check_env, release_config_path
+from pytest_release.options import InvocationError, stats_request
 from pytest_release.report.document import write_atomically
 from pytest_release.report.record import RecordError, parse_time, read_record, record_path
 from pytest_release.report.stats_chart import stats_chart
 
 SCHEMA = "pytest-release/stats/1"
 LIVE_PHASES = ("Phase 3: Execute", "Phase 4: Smoke Test", "Phase 5: Watch Window")
-
-
-def parse_since(value: str) -> dt.datetime:
-    """YYYY-MM, YYYY-MM-DD or an ISO 8601 time (UTC unless it says otherwise)."""
-    text = value.strip()
-    for pattern in ("%Y-%m", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(text, pattern).replace(tzinfo=dt.timezone.utc)
-        except ValueError:
-            pass
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"--release-since={value!r}: expected YYYY-MM, YYYY-MM-DD or an ISO 8601 time like 2026-03-01T00:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def facts_from_record(record: dict[str, Any], where: str) -> ReleaseFacts:
@@ -142,42 +126,33 @@ def table_lines(months: list[MonthFigures]) -> list[str]:
 
 def stats_main(config: pytest.Config, session: pytest.Session) -> int:
     """Run by `pytest_cmdline_main` inside pytest's session wrapper; returns the exit status."""
-    env = config.getoption("release_env")
-    if config.getoption("release_version", None):
-        raise pytest.UsageError("--release-stats deploys nothing: leave out --release-version")
-    since_text = config.getoption("release_since")
     try:
-        if env:
-            check_env(env)
-        since = parse_since(since_text) if since_text else None
-        release_config = load_config(Path(release_config_path(config)))
-        if env:
-            release_config.environment(env)
-    except (ConfigError, InvocationError, ValueError) as exc:
+        request = stats_request(config)
+        release_config = load_config(request.config_path)
+        if request.env:
+            release_config.environment(request.env)
+    except (ConfigError, InvocationError) as exc:
         raise pytest.UsageError(str(exc)) from None
     write = _writer(config)
     now = RealClock().now()
+    env, since = request.env, request.since
     months = figures(gather(release_config.release_dir, lambda text: write(f"warning: {text}")), now=now, since=since, env=env)
-    write(f"release history: {release_config.release_dir}" + (f", environment {env}" if env else "") + (f", since {since_text}" if since_text else ""))
+    write(f"release history: {release_config.release_dir}" + (f", environment {env}" if env else "")
+          + (f", since {request.since_text}" if request.since_text else ""))
     for line in table_lines(months):
         write(line)
-    base = Path(config.invocation_params.dir)
-    json_path = config.getoption("release_stats_json")
-    if json_path:
-        out = base / json_path
+    if request.json_path is not None:
         document = {
             "schema": SCHEMA, "generated": now.isoformat(timespec="seconds"), "release_dir": str(release_config.release_dir),
             "env": env, "since": since.isoformat() if since else None, "months": [month_json(m) for m in months],
         }
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(out, json.dumps(document, indent=2) + "\n")
-        write(f"figures written to {out}")
-    chart_path = config.getoption("release_stats_chart")
-    if chart_path:
-        out = base / chart_path
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(out, stats_chart(months))
-        write(f"chart written to {out}")
+        request.json_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(request.json_path, json.dumps(document, indent=2) + "\n")
+        write(f"figures written to {request.json_path}")
+    if request.chart_path is not None:
+        request.chart_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(request.chart_path, stats_chart(months))
+        write(f"chart written to {request.chart_path}")
     return 0
 
 

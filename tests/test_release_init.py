@@ -15,6 +15,7 @@ from pytest_release.config import ConfigError, load_config
 from pytest_release.core.project_docs import infer
 from pytest_release.core.strategy import script_defect
 from pytest_release.init import plan, run_init, write_new
+from pytest_release.options import InvocationError, init_target
 from tests.test_release_stats import git
 
 RELEASE_FILES = ("release.yaml", "scripts/deploy.sh", "scripts/health-check.sh", "scripts/prometheus.sh", ".env.example")
@@ -209,3 +210,18 @@ def test_generated_scripts_honour_the_deploy_contract(tmp_path):
                             env={"PATH": "/usr/bin:/bin"})
     assert health.returncode == 1 and "neither HEALTH_URL_STAGING nor HEALTH_URL is set" in health.stdout
     assert "--rollback" in deploy.read_text()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--release-init", "--release-env=staging"), "--release-init sets a project up and releases nothing"),
+        (("--release-init", "--release-version=v2"), "--release-init sets a project up and releases nothing"),
+        (("--release-init", "--release-config=missing/dir/release.yaml"), "missing/dir is not a directory"),
+    ],
+)
+def test_bad_init_options_are_refused_before_anything_is_written(pytester, args, message):
+    config = pytester.parseconfig(*args)
+    with pytest.raises(InvocationError, match=message):
+        init_target(config)
+    assert not list(pytester.path.rglob("release.yaml"))
