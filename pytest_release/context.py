@@ -408,6 +408,7 @@ class ReleaseContext:
             section.text(f"**Soft breach not answered:** {answer.unanswered}.")
             self.say(f"soft breach not answered: {answer.unanswered}")
             self.flush()
+            self.pytest_config.hook.pytest_release_decision(release=self, phase=Phase.WATCH, decision="soft breach: roll back (no answer)", by="nobody could be asked")
             return SoftAnswer("rollback", 0.0, f"no answer: {answer.unanswered}")
         words = {
             "continue": "A) continue: drift accepted", "rollback": "B) roll back now",
@@ -416,6 +417,7 @@ class ReleaseContext:
         section.text(f"**Soft breach answered:** {words} (by {answer.by}).")
         self.say(f"soft breach answered: {words} (by {answer.by})")
         self.flush()
+        self.pytest_config.hook.pytest_release_decision(release=self, phase=Phase.WATCH, decision=f"soft breach: {words}", by=answer.by or "")
         return SoftAnswer(answer.action, answer.seconds, f"answered {answer.action} by {answer.by}")
 
     # --- what changed since the last release -----------------------------------------------

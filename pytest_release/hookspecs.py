@@ -66,3 +66,12 @@ def pytest_release_notify(release: "ReleaseContext", event: str, detail: str) ->
     system), rolling-back (a rollback begins), and exactly one final event: released,
     rolled-back, aborted or rollback-failed. `detail` is one line (redacted): what is being
     deployed, why the rollback runs, or the verdict's headline."""
+
+
+@pytest.hookspec
+def pytest_release_decision(release: "ReleaseContext", phase: "Phase", decision: str, by: str) -> None:
+    """A question of the release was answered: the pre-release gate's A/B/C, the strategy, a soft
+    breach (continue, roll back, extend). Called once per answer, as it is recorded in the report.
+
+    `decision` is one line (redacted) saying what was decided; `by` who or what decided it (a
+    person at the terminal, an option, the environment's config, or "nobody could be asked")."""

@@ -8,6 +8,7 @@ usage error, never a file or a process."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,6 +49,22 @@ HELP_ROLLBACK_ONLY = (
     "(smoke test, short watch window), with its own report. --release-version is then optional (the version being "
     "replaced; by default the one serving now). Exit 0 rolled back and verified, 12 Rollback-Failed, 11 not started."
 )
+HELP_STATS = (
+    "Deploy nothing: print the DORA figures of the release history (deployment frequency, lead time for changes, "
+    "change failure rate, time to restore) per environment and month, from the release records and reports under "
+    "release_dir. --release-env keeps one environment."
+)
+HELP_SINCE = "With --release-stats: only releases started on or after this date (YYYY-MM, YYYY-MM-DD or ISO 8601)."
+HELP_STATS_JSON = "With --release-stats: also write the figures as JSON (schema pytest-release/stats/1) to this file."
+HELP_STATS_CHART = "With --release-stats: also write an SVG chart of the figures to this file."
+HELP_INIT = (
+    "Set up this project for releases: write release.yaml (environments inferred from _docs/04_deploy/ where it "
+    "exists), and, where missing, scripts/deploy.sh, scripts/health-check.sh and .env.example templates. "
+    "Never overwrites a file; prints what it could not infer and the next command."
+)
+
+#: The options that only make sense with --release-stats, and their names on the command line.
+STATS_ONLY = {"release_since": "--release-since", "release_stats_json": "--release-stats-json", "release_stats_chart": "--release-stats-chart"}
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("release", "software release (pytest-release)")
@@ -67,6 +84,11 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--release-rollback-only", dest="release_rollback_only", action="store_true", default=False, help=HELP_ROLLBACK_ONLY)
     group.addoption("--release-backtest", dest="release_backtest", metavar="START..END", help=HELP_BACKTEST)
     group.addoption("--release-backtest-json", dest="release_backtest_json", metavar="FILE", help=HELP_BACKTEST_JSON)
+    group.addoption("--release-stats", dest="release_stats", action="store_true", default=False, help=HELP_STATS)
+    group.addoption("--release-since", dest="release_since", metavar="DATE", help=HELP_SINCE)
+    group.addoption("--release-stats-json", dest="release_stats_json", metavar="FILE", help=HELP_STATS_JSON)
+    group.addoption("--release-stats-chart", dest="release_stats_chart", metavar="FILE", help=HELP_STATS_CHART)
+    group.addoption("--release-init", dest="release_init", action="store_true", default=False, help=HELP_INIT)
     parser.addini("release_config", HELP_CONFIG, default=None)
     parser.addini("release_confirm", HELP_CONFIRM, type="bool", default=False)
     parser.addini("release_on_soft_breach", HELP_SOFT, default=None)
@@ -179,7 +201,14 @@ _NOT_WITH_ROLLBACK_ONLY = {
 
 def mode(config: pytest.Config) -> str | None:
     """What this session is: None (an ordinary test run: the plugin stays out of the way),
-    "backtest" or "release"; a UsageError for an option that needs another one."""
+    "init", "stats", "backtest" or "release"; a UsageError for an option that needs another one."""
+    if config.getoption("release_init", False):
+        return "init"
+    if config.getoption("release_stats", False):
+        return "stats"
+    for dest, flag in STATS_ONLY.items():
+        if config.getoption(dest, None) is not None:
+            raise pytest.UsageError(f"{flag} needs --release-stats")
     if config.getoption("release_backtest", None) is not None:
         return "backtest"
     if config.getoption("release_backtest_json", None) is not None:
@@ -266,3 +295,57 @@ def read_backtest(config: pytest.Config) -> BacktestRequest:
         env=env_name, config_path=Path(release_config_path(config)), range_text=config.getoption("release_backtest"),
         json_path=Path(config.invocation_params.dir, json_path) if json_path else None,
     )
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    """`--release-stats` and its companions, validated."""
+
+    env: str | None
+    since: dt.datetime | None
+    since_text: str | None
+    config_path: Path
+    json_path: Path | None
+    chart_path: Path | None
+
+
+def parse_since(value: str) -> dt.datetime:
+    """YYYY-MM, YYYY-MM-DD or an ISO 8601 time (UTC unless it says otherwise)."""
+    text = value.strip()
+    for pattern in ("%Y-%m", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(text, pattern).replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            pass
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvocationError(f"--release-since={value!r}: expected YYYY-MM, YYYY-MM-DD or an ISO 8601 time like 2026-03-01T00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def stats_request(config: pytest.Config) -> StatsRequest:
+    """The stats options; InvocationError names a bad one."""
+    if config.getoption("release_version", None):
+        raise InvocationError("--release-stats deploys nothing: leave out --release-version")
+    env = config.getoption("release_env")
+    if env:
+        check_env(env)
+    since_text = config.getoption("release_since")
+    base = Path(config.invocation_params.dir)
+    json_path, chart_path = config.getoption("release_stats_json"), config.getoption("release_stats_chart")
+    return StatsRequest(
+        env=env or None, since=parse_since(since_text) if since_text else None, since_text=since_text,
+        config_path=Path(release_config_path(config)),
+        json_path=base / json_path if json_path else None, chart_path=base / chart_path if chart_path else None,
+    )
+
+
+def init_target(config: pytest.Config) -> Path:
+    """Where `--release-init` writes release.yaml: --release-config, else ./release.yaml."""
+    if config.getoption("release_env", None) or config.getoption("release_version", None):
+        raise InvocationError("--release-init sets a project up and releases nothing: leave out --release-env and --release-version")
+    target = Path(config.invocation_params.dir, config.getoption("release_config", None) or "release.yaml")
+    if not target.parent.is_dir():
+        raise InvocationError(f"--release-init: {target.parent} is not a directory")
+    return target

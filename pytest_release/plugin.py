@@ -37,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # test run with the plugin installed must not pay for.
     from pytest_release import fixtures
     from pytest_release.config import ConfigError, load_config
+    from pytest_release.recorder import ReleaseRecorder
     from pytest_release.session import ReleaseSession
 
     try:
@@ -57,16 +58,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[fixtures.INVOCATION_KEY] = invocation
     config.stash[fixtures.RELEASE_CONFIG_KEY] = release_config
     config.pluginmanager.register(ReleaseSession(config, invocation, release_config), ReleaseSession.NAME)
+    config.pluginmanager.register(ReleaseRecorder(config), ReleaseRecorder.NAME)
     config.pluginmanager.register(fixtures, "release-fixtures")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> "int | None":
-    """`--release-backtest` replaces the test session, the way `--fixtures` does."""
-    if options.mode(config) != "backtest":
+    """`--release-backtest`, `--release-stats` and `--release-init` replace the test session, the
+    way `--fixtures` does."""
+    mode = options.mode(config)
+    if mode not in ("backtest", "stats", "init"):
         return None
-    from _pytest.main import wrap_session  # backtest mode only, like the imports above
+    # These modes only, like the imports above: each is a command of its own.
+    from _pytest.main import wrap_session
 
     from pytest_release.backtest import backtest_main
+    from pytest_release.init import init_main
+    from pytest_release.stats import stats_main
 
-    return wrap_session(config, backtest_main)
+    return wrap_session(config, {"backtest": backtest_main, "stats": stats_main, "init": init_main}[mode])

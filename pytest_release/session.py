@@ -439,6 +439,10 @@ class ReleaseSession:
     def pytest_release_notify(self) -> Generator[None, Any, Any]:
         return (yield from self._guard("pytest_release_notify"))
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_release_decision(self) -> Generator[None, Any, Any]:
+        return (yield from self._guard("pytest_release_decision"))
+
     def _guard(self, name: str) -> Generator[None, Any, Any]:
         try:
             return (yield)

@@ -6,17 +6,18 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$repo/.venv}
 
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v victoria-metrics >/dev/null || ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null; then
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v victoria-metrics >/dev/null || ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null || ! command -v kubectl >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus victoria-metrics docker-registry openssl >/dev/null
+    command -v kubectl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
   else
-    echo "the integration tests need the Debian packages prometheus, victoria-metrics and docker-registry:" >&2
-    echo "  sudo apt-get install prometheus victoria-metrics docker-registry" >&2
+    echo "the integration tests need the Debian packages prometheus, victoria-metrics, docker-registry and kubernetes-client (kubectl):" >&2
+    echo "  sudo apt-get install prometheus victoria-metrics docker-registry kubernetes-client" >&2
     exit 1
   fi
 fi
-if ! "$venv/bin/python" -c 'import pytest_release, hypothesis, prometheus_client, lxml, xdist, importlinter' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import pytest_release, hypothesis, prometheus_client, lxml, xdist, importlinter, kubernetes_validate' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q -e "$repo[test]"
 fi

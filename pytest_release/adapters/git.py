@@ -25,6 +25,7 @@ __all__ = [
     "GitError",
     "change_summary",
     "commit_time",
+    "commit_times",
     "create_tag",
     "file_commit_time",
     "head_sha",
@@ -208,6 +209,24 @@ def commit_time(root: Path, revision: str = "HEAD") -> datetime:
     if not output.isdigit():
         raise GitError(f"{root}: no commit time for {revision}")
     return datetime.fromtimestamp(int(output), timezone.utc)
+
+
+def commit_times(root: Path, shas: Iterable[str]) -> dict[str, datetime]:
+    """When each of `shas` was committed (committer date, UTC), in one git call; a sha git does
+    not know is left out (a shallow clone, a rewritten history)."""
+    wanted = [sha for sha in shas if re.fullmatch(r"[0-9a-f]{7,64}", sha)]
+    if not wanted:
+        return {}
+    try:
+        output = _git(root, "show", "-s", "--no-patch", "--format=%H %ct", *wanted)
+    except GitError:
+        return {}
+    times = {}
+    for line in output.splitlines():
+        sha, _, stamp = line.strip().partition(" ")
+        if stamp.isdigit():
+            times[sha] = datetime.fromtimestamp(int(stamp), timezone.utc)
+    return times
 
 
 def tag_time(root: Path, tag: str) -> datetime | None:

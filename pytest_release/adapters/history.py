@@ -79,3 +79,83 @@ def interrupted_release(release_dir: Path, env: str, *, exclude: Path | None = N
         if past.verdict != "Aborted":
             return None
     return None
+
+
+_ANY_STAMP = re.compile(r"^release_.+_(\d{4})-(\d{2})-(\d{2})-(\d{2})(\d{2})(?:-\d+)?\.md$")
+_SECTION = re.compile(r"^## (.+)\n\n_Started (.+?) · finished (.+?) · \*\*(.+?)\*\*_", re.M)
+_STARTED_ROW = re.compile(r"^\| Started \| (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC \|", re.M)
+_FINISHED = re.compile(r"^Exit status \d+\. Finished (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC\.", re.M)
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    title: str
+    started: dt.datetime | None
+    finished: dt.datetime | None
+    status: str
+
+
+@dataclass(frozen=True)
+class ReportTimeline:
+    """What a release report (of any environment) tells about its release's times, for readers
+    of the history that have no release record (releases made before records existed)."""
+
+    path: Path
+    version: str
+    env: str
+    verdict: str | None
+    started: dt.datetime
+    finished: dt.datetime | None
+    sections: tuple[ReportSection, ...]
+
+    def section(self, title: str) -> ReportSection | None:
+        return next((s for s in self.sections if s.title == title), None)
+
+
+def _report_time(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.strptime(text.strip().removesuffix(" UTC"), "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None  # "—": not started or not finished
+
+
+def report_paths(release_dir: Path) -> list[tuple[dt.datetime, Path]]:
+    """Every release report's path under `release_dir` with its file-name stamp, oldest first."""
+    found = []
+    for path in Path(release_dir).glob("release_*.md"):
+        match = _ANY_STAMP.match(path.name)
+        if match:
+            y, mo, d, h, mi = (int(g) for g in match.groups())
+            found.append((dt.datetime(y, mo, d, h, mi, tzinfo=dt.timezone.utc), path.name, path))
+    return [(stamp, path) for stamp, _, path in sorted(found)]
+
+
+def report_timeline(path: Path, stamp: dt.datetime) -> ReportTimeline | None:
+    """One report's timeline; None for a file that cannot be read or is not a release report."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    heading = _HEADING.search(text)
+    if not heading:
+        return None
+    verdict = _VERDICT.search(text)
+    started = _STARTED_ROW.search(text)
+    finished = _FINISHED.search(text)
+    sections = tuple(
+        ReportSection(m.group(1).strip(), _report_time(m.group(2)), _report_time(m.group(3)), m.group(4))
+        for m in _SECTION.finditer(text)
+    )
+    return ReportTimeline(
+        path=path, version=heading.group(1), env=heading.group(2), verdict=verdict.group(1) if verdict else None,
+        started=(_report_time(started.group(1)) if started else None) or stamp,
+        finished=_report_time(finished.group(1)) if finished else None, sections=sections,
+    )
+
+
+def report_timelines(release_dir: Path) -> Iterator[ReportTimeline]:
+    """Every release report under `release_dir`, oldest first; a file that is not one is skipped."""
+    for stamp, path in report_paths(release_dir):
+        timeline = report_timeline(path, stamp)
+        if timeline is not None:
+            yield timeline

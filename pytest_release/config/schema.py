@@ -14,6 +14,7 @@ from pytest_release.config.source import Mapping as YamlMapping
 from pytest_release.config.source import Sequence as YamlSequence
 from pytest_release.config.source import line_of
 from pytest_release.core.durations import parse_duration
+from pytest_release.core.blanks import MARKER
 
 # --- parsing helpers -----------------------------------------------------------------------
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -224,6 +225,8 @@ def expand_env(value: Any, environ: Mapping[str, str], file: Path, used: EnvUse 
         for index, item in enumerate(value):
             seq.append(expand_env(item, environ, file, used, f"{path}[{index}]", line_of(value, index) or line))
         return seq
+    if isinstance(value, str) and MARKER in value:
+        raise ConfigError(f"{file}{f':{line}' if line else ''}: {path or '(top level)'}: still the blank pytest --release-init left, {value!r}: fill it in")
     if not isinstance(value, str) or "${" not in value:
         return value
     where = f"{file}{f':{line}' if line else ''}: {path or '(top level)'}"

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from pytest_release.core.blanks import blanks
 from pytest_release.core.prose import prose_lines
 
 STRATEGIES = ("all-at-once", "blue-green", "canary", "manual")
@@ -159,6 +160,9 @@ SCRIPT_FLAGS = {"canary": "--canary-weight", "blue-green": "--switch"}
 def script_defect(strategy: str, script_text: str) -> str | None:
     """Why a deploy script cannot run `strategy`, read from its text like phase 1's --rollback
     check: found before anything is deployed rather than halfway through a canary."""
+    left = blanks(script_text)
+    if left:
+        return f"still has {len(left)} blank(s) that pytest --release-init left to fill in: {left[0]}"
     flag = SCRIPT_FLAGS.get(strategy)
     if flag is None or flag in script_text:
         return None

@@ -585,6 +585,7 @@ class GateRun:
         self.section.text(text)
         self.decision = (letter, by)
         self.release.flush()
+        self.release.pytest_config.hook.pytest_release_decision(release=self.release, phase=Phase.GATE, decision=text.replace("**", ""), by=by)
 
 
 def render_changes(changes: "ChangeSummary", excluded: dict[str, str]) -> str:

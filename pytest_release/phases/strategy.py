@@ -43,6 +43,7 @@ def select(ctx: ReleaseContext) -> None:
     if rec.strategy and c.strategy != rec.strategy:
         section.text(f"Chosen against the recommendation ({rec.strategy}).")
     ctx.say(f"strategy: {c.strategy} (chosen by {choice.by}; recommended {rec.strategy or 'none'})")
+    ctx.pytest_config.hook.pytest_release_decision(release=ctx, phase=Phase.STRATEGY, decision=f"strategy {c.strategy} (recommended {rec.strategy or 'none'})", by=choice.by)
     ctx.update_header()
     ctx.flush()
     if c.strategy not in env.strategies:
