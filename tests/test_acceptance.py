@@ -196,7 +196,7 @@ def test_no_report_at_all():
 @pytest.mark.parametrize(
     "test_id, problem",
     [
-        ("tests/test_api.py::t_missing", "test tests/test_api.py::t_missing not found in the latest report"),
+        ("tests/test_api.py::t_missing", "test tests/test_api.py::t_missing not found in the latest report (closest ids present: tests.test_api.t_skip, tests.test_api.t_pass, tests.test_api.t_fail)"),
         ("tests.test_api.t_fail", "test tests.test_api.t_fail failed: assert 1 == 2"),
         ("tests.test_api::t_error", "test tests.test_api::t_error errored: fixture 'db' not found"),
         ("t_skip", "test t_skip skipped: needs staging"),
