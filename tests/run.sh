@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: a virtual environment with the test extras, the
 # Debian packages prometheus and docker-registry (the integration tests run the real servers),
-# then pytest. Arguments are passed to pytest.
+# golang-go and gotestsum (the gate's JUnit tests read a report gotestsum writes), then pytest. Arguments are passed to pytest.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$repo/.venv}
 
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null; then
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null || ! command -v go >/dev/null || ! command -v gotestsum >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus docker-registry openssl >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus docker-registry openssl golang-go gotestsum >/dev/null
   else
-    echo "the integration tests need the Debian packages prometheus and docker-registry:" >&2
-    echo "  sudo apt-get install prometheus docker-registry" >&2
+    echo "the integration tests need the Debian packages prometheus, docker-registry, golang-go and gotestsum:" >&2
+    echo "  sudo apt-get install prometheus docker-registry golang-go gotestsum" >&2
     exit 1
   fi
 fi

@@ -5,6 +5,7 @@ and Catch2 as they write them (tests/data/junit/, see its README)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -294,3 +295,37 @@ def test_a_suite_failure_beside_passing_cases_fails_them_too(tmp_path):
     report = read_junit(path)
     assert outcome(report, "com.acme.Search#findsByName") == "error"
     assert outcome(report, "findsByName") == "error"
+
+
+DOC_SAMPLES = {
+    "Maven Surefire": "surefire/module-api/TEST-com.acme.api.OrderApiTest.xml",
+    "Gradle": "gradle/TEST-com.acme.cart.CartTest.xml",
+    "jest-junit": "jest/junit.xml",
+    "mocha-junit-reporter": "mocha/test-results.xml",
+    "GoogleTest": "googletest/test_detail.xml",
+    "PHPUnit": "phpunit/junit.xml",
+    "Catch2": "catch2/junit.xml",
+}
+
+
+def test_every_example_id_in_the_docs_matches_in_its_tools_report(pytest_reports, gotestsum_report):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "acceptance-criteria.md").read_text()
+    table = doc[doc.index("| Tool (report) |"):doc.index("An id that matches several results")]
+    rows = [line.split(" | ") for line in table.splitlines()[2:] if line.startswith("| ")]
+    checked = 0
+    for tool, ids, _how in rows:
+        tool = tool.lstrip("| ")
+        if tool.startswith("pytest"):
+            report = read_junit(pytest_reports["xunit2"])
+        elif tool.startswith("Go "):
+            report = read_junit(gotestsum_report)
+        elif tool == "any":
+            continue
+        else:
+            report = read_junit(DATA / next(sample for name, sample in DOC_SAMPLES.items() if tool.startswith(name)))
+        examples = [e.replace("\\\\", "\\") for e in re.findall(r"`([^`]+)`", ids)]
+        assert examples, tool
+        for example in examples:
+            assert report.find(example), f"{tool}: the documented id {example!r} matches nothing"
+            checked += 1
+    assert checked >= 11
