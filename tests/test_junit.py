@@ -534,16 +534,20 @@ def test_a_nameless_or_placeholder_case_that_failed_is_a_failure_of_its_class(tm
     path = write(tmp_path, "x.xml", (
         '<testsuites><testsuite name="com.acme.A"><testcase classname="com.acme.A" name=""><error message="boom"/></testcase></testsuite>'
         '<testsuite name="com.acme.B"><testcase classname="com.acme.B" name="initializationError"><failure message="no db"/></testcase>'
-        '<testcase classname="com.acme.B" name="other"/></testsuite></testsuites>'
+        '<testcase classname="com.acme.B" name="other"/></testsuite>'
+        '<testsuite name="com.acme.C"><testcase classname="com.acme.C" name="com.acme.C"><failure/></testcase></testsuite>'
+        '<testsuite name="jest"><testcase classname="Cart adds" name="Cart adds"><failure/></testcase></testsuite></testsuites>'
     ))
     report = read_junit(path)
     assert [(r.classname, r.suite_level, r.outcome) for r in report.results] == [
         ("com.acme.A", True, "error"), ("com.acme.B", True, "failed"), ("com.acme.B", False, "passed"),
+        ("com.acme.C", True, "failed"),  # Surefire 2.22 names the case after its class
+        ("Cart adds", False, "failed"),  # jest-junit's default classname is the name: a test of its own
     ]
     assert report.warnings == ()
     assert {r.outcome for r in report.find("com.acme.B#other")} == {"passed", "failed"}
     assert [r.outcome for r in report.find("A#anything")] == ["error"]
-    assert report.find("com.acme.C#x") == ()
+    assert report.find("com.acme.D#x") == ()
 
 
 def test_a_suite_level_failure_counts_as_a_result_of_its_suite(tmp_path):

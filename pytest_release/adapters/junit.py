@@ -24,6 +24,7 @@ megabytes of captured output costs little memory. Which files make up the latest
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -59,7 +60,9 @@ _OUTCOME_PRECEDENCE = {"failed": 3, "error": 2, "skipped": 1}
 _SUITE_FAILURES = {"failure": "failed", "error": "error"}
 # Placeholder cases that JUnit 4 (`initializationError`), Gradle (`classMethod`) and the JUnit
 # Platform (`executionError`, or no name at all) write for a class that failed as a whole.
+# Surefire 2.22 writes the class name as the case name instead (SUREFIRE-1822).
 _CLASS_FAILURE_NAMES = frozenset({"", "initializationError", "classMethod", "executionError"})
+_JAVA_CLASS = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+\Z")
 
 # `status` / `result` attribute values (lowercase). A value in neither set is not a pass.
 _RAN = frozenset({"", "run", "passed", "pass", "success", "successful", "succeeded", "ok", "completed", "executed", "finished"})
@@ -334,7 +337,7 @@ class _JUnitReader:
         if outcome == "passed":
             outcome, not_run = _attribute_outcome(attrs)
         suite = self.suites[-1] if self.suites else None
-        if attrs.get("name", "") in _CLASS_FAILURE_NAMES and outcome in ("failed", "error"):
+        if outcome in ("failed", "error") and _is_class_failure(attrs):
             owner = attrs.get("classname") or (suite[1] if suite else "")
             self._add_suite_failure(owner, outcome, attrs.get("file") or (suite[2] if suite else None))
             return
@@ -379,6 +382,11 @@ class _JUnitReader:
             self.timestamp = stamp
         elif (stamp.tzinfo is None) == (self.timestamp.tzinfo is None):
             self.timestamp = min(self.timestamp, stamp)
+
+
+def _is_class_failure(attrs: Mapping[str, str]) -> bool:
+    name, classname = attrs.get("name", ""), attrs.get("classname", "")
+    return name in _CLASS_FAILURE_NAMES or (name == classname and bool(_JAVA_CLASS.match(name)))
 
 
 def _attribute_outcome(attrs: Mapping[str, str]) -> tuple[str, str | None]:
