@@ -24,7 +24,6 @@ megabytes of captured output costs little memory. Which files make up the latest
 
 from __future__ import annotations
 
-import re
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -34,6 +33,7 @@ from pathlib import Path
 from xml.parsers import expat
 
 from pytest_release.adapters import junit_ids
+from pytest_release.adapters.junit_outcomes import attribute_outcome, is_class_failure
 from pytest_release.adapters.junit_run import TestRun, latest_report, latest_run
 
 __all__ = [
@@ -58,20 +58,6 @@ _RERUN_ELEMENTS = frozenset({"flakyFailure", "flakyError", "rerunFailure", "reru
 _OUTCOME_ELEMENTS = {"failure": "failed", "error": "error", "skipped": "skipped", "ignored": "skipped", "disabled": "skipped"}
 _OUTCOME_PRECEDENCE = {"failed": 3, "error": 2, "skipped": 1}
 _SUITE_FAILURES = {"failure": "failed", "error": "error"}
-# Placeholder cases that JUnit 4 (`initializationError`), Gradle (`classMethod`) and the JUnit
-# Platform (`executionError`, or no name at all) write for a class that failed as a whole.
-# Surefire 2.22 writes the class name as the case name instead (SUREFIRE-1822).
-_CLASS_FAILURE_NAMES = frozenset({"", "initializationError", "classMethod", "executionError"})
-_JAVA_CLASS = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+\Z")
-
-# `status` / `result` attribute values (lowercase). A value in neither set is not a pass.
-_RAN = frozenset({"", "run", "passed", "pass", "success", "successful", "succeeded", "ok", "completed", "executed", "finished"})
-_STATUS_OUTCOMES = {
-    **dict.fromkeys(("failed", "failure", "fail"), "failed"),
-    **dict.fromkeys(("error", "errored", "broken", "timeout", "timedout", "aborted", "crashed"), "error"),
-}
-_TRUE = frozenset({"true", "1", "yes"})
-
 
 class JUnitError(Exception):
     """A JUnit report that cannot be read: malformed, hostile or not JUnit at all."""
@@ -335,9 +321,9 @@ class _JUnitReader:
         attrs, self.case = self.case or {}, None
         outcome, not_run = self.outcome, None
         if outcome == "passed":
-            outcome, not_run = _attribute_outcome(attrs)
+            outcome, not_run = attribute_outcome(attrs)
         suite = self.suites[-1] if self.suites else None
-        if outcome in ("failed", "error") and _is_class_failure(attrs):
+        if outcome in ("failed", "error") and is_class_failure(attrs):
             owner = attrs.get("classname") or (suite[1] if suite else "")
             self._add_suite_failure(owner, outcome, attrs.get("file") or (suite[2] if suite else None))
             return
@@ -382,34 +368,6 @@ class _JUnitReader:
             self.timestamp = stamp
         elif (stamp.tzinfo is None) == (self.timestamp.tzinfo is None):
             self.timestamp = min(self.timestamp, stamp)
-
-
-def _is_class_failure(attrs: Mapping[str, str]) -> bool:
-    name, classname = attrs.get("name", ""), attrs.get("classname", "")
-    return name in _CLASS_FAILURE_NAMES or (name == classname and bool(_JAVA_CLASS.match(name)))
-
-
-def _attribute_outcome(attrs: Mapping[str, str]) -> tuple[str, str | None]:
-    """A case without an outcome child, judged by its attributes: GoogleTest's `status="notrun"
-    result="suppressed"`, `status="disabled"`, `executed="false"`... Anything but a known
-    "it ran" value is not a pass (fail closed)."""
-    said = [(key, attrs[key]) for key in ("status", "result") if key in attrs]
-    said += [(key, attrs[key]) for key in ("disabled", "skipped", "ignored") if attrs.get(key, "").strip().lower() in _TRUE]
-    if attrs.get("executed", "").strip().lower() in ("false", "0", "no"):
-        said.append(("executed", attrs["executed"]))
-    outcome = "passed"
-    for key, value in said:
-        word = value.strip().lower()
-        if key in ("status", "result") and word in _RAN:
-            continue
-        if key in ("status", "result") and word in _STATUS_OUTCOMES:
-            outcome = _STATUS_OUTCOMES[word] if outcome in ("passed", "skipped") else outcome
-            continue
-        if outcome == "passed":
-            outcome = "skipped"
-    if outcome == "skipped":
-        return outcome, " ".join(f'{key}="{value}"' for key, value in said)
-    return outcome, None
 
 
 def _retried(before: TestResult, after: TestResult) -> TestResult:
