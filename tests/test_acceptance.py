@@ -304,6 +304,9 @@ def test_the_gate_reads_a_split_run_whole_and_a_disabled_test_blocks_its_criteri
     assert ("AC-5: test tests/test_demo_service.py::test_metrics_are_exposed_and_do_not_count_scrapes is flaky: "
             "it passed only after a failed attempt (2 attempts): scrape timed out") in report
     assert "Blocking issues: 1" in report  # the flaky pass and the note are open risks
+    risks = report[report.index("Open risks:"):report.index("Blocking issues: 1")]
+    assert "  - AC-5: test tests/test_demo_service.py::test_metrics_are_exposed_and_do_not_count_scrapes is flaky" in risks
+    assert "  - _docs/06_metrics/coverage.xml is not a JUnit report" in risks
     assert demo_release.demo.version() == "v1"
 
 

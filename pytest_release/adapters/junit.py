@@ -112,7 +112,11 @@ class TestReport:
 
     def closest(self, test_id: str, n: int = 3) -> list[str]:
         """Ids present in the report that look most like `test_id` (for "not found" findings)."""
-        return junit_ids.closest(self._index, test_id, n)
+        return junit_ids.closest(self._labels, test_id, n)
+
+    @cached_property
+    def _labels(self) -> list[str]:
+        return list(dict.fromkeys(result.label for result in self.results))
 
     @cached_property
     def _index(self) -> dict[str, list[TestResult]]:

@@ -95,9 +95,9 @@ def find(table: dict[str, list["TestResult"]], results: Sequence["TestResult"], 
     return tuple(found.values())
 
 
-def closest(table: dict[str, list["TestResult"]], test_id: str, n: int = 3) -> list[str]:
-    candidates = dict.fromkeys(preferred(r) for key, rs in table.items() if key != _SUITES for r in rs)
-    return difflib.get_close_matches(test_id, list(candidates), n=n, cutoff=0.5)
+def closest(labels: Sequence[str], test_id: str, n: int = 3) -> list[str]:
+    """The labels (one per result, see `preferred`) most like `test_id`."""
+    return difflib.get_close_matches(test_id, list(labels), n=n, cutoff=0.5)
 
 
 # --- helpers ---------------------------------------------------------------------------------
