@@ -196,7 +196,7 @@ def test_no_report_at_all():
 @pytest.mark.parametrize(
     "test_id, problem",
     [
-        ("tests/test_api.py::t_missing", "test tests/test_api.py::t_missing not found in the latest report"),
+        ("tests/test_api.py::t_missing", "test tests/test_api.py::t_missing not found in the latest report (closest ids present: tests.test_api.t_skip, tests.test_api.t_pass, tests.test_api.t_fail)"),
         ("tests.test_api.t_fail", "test tests.test_api.t_fail failed: assert 1 == 2"),
         ("tests.test_api::t_error", "test tests.test_api::t_error errored: fixture 'db' not found"),
         ("t_skip", "test t_skip skipped: needs staging"),
@@ -259,3 +259,64 @@ def test_end_to_end_with_a_real_junit_file(tmp_path):
         ("AC-3", "no test listed", True),
         ("NFR-1", "no test listed", True),
     ]
+
+
+# --- through the real gate (phase 1 of a demo release) -----------------------------------------
+def _split_demo_report(demo_release, *, flaky: str, disabled: str) -> Path:
+    """The demo's junit.xml as a CI run split into two jobs, with a coverage.xml written last."""
+    metrics = demo_release.demo.path / "_docs" / "06_metrics"
+    text = (metrics / "junit.xml").read_text()
+    (metrics / "junit.xml").unlink()
+    head, _, rest = text.partition("    <testcase")
+    cases = ["    <testcase" + case for case in rest.split("    <testcase")]
+    tail = cases[-1][cases[-1].index("</testsuite>"):]
+    cases[-1] = cases[-1][: cases[-1].index("</testsuite>")]
+    cases = [
+        re.sub(rf'name="{disabled}" (time="[\d.]+") />', rf'name="{disabled}" \1 status="disabled" />',
+               re.sub(rf'name="{flaky}" (time="[\d.]+") />',
+                      rf'name="{flaky}" \1><failure message="scrape timed out">t</failure></testcase>\n'
+                      rf'    <testcase classname="tests.test_demo_service" name="{flaky}" \1 />', case))
+        for case in cases
+    ]
+    for job, part in (("job-1", cases[:3]), ("job-2", cases[3:])):
+        (metrics / job).mkdir()
+        (metrics / job / "junit.xml").write_text(head + "".join(part) + tail)
+    coverage = metrics / "coverage.xml"
+    coverage.write_text((DATA / "surefire" / "coverage.xml").read_text())
+    return metrics
+
+
+DATA = Path(__file__).resolve().parent / "data" / "junit"
+
+
+def test_the_gate_reads_a_split_run_whole_and_a_disabled_test_blocks_its_criterion(demo_release):
+    _split_demo_report(demo_release, flaky="test_metrics_are_exposed_and_do_not_count_scrapes", disabled="test_health_check_exit_codes")
+
+    result = demo_release.run("v2")
+
+    out = result.stdout.str()
+    assert result.ret == 11, out
+    assert ('AC-4: test tests/test_demo_service.py::test_health_check_exit_codes was not run (status="disabled"): '
+            "a test that did not run is no evidence") in out
+    report = demo_release.report()
+    assert "and 1 more file(s) of the same run`: 6 tests, 5 passed, 0 failed, 0 errored, 1 skipped or not run, 1 flaky (passed on a retry)" in report
+    assert "_docs/06_metrics/coverage.xml is not a JUnit report (root element <coverage>): passed over" in report
+    assert ("AC-5: test tests/test_demo_service.py::test_metrics_are_exposed_and_do_not_count_scrapes is flaky: "
+            "it passed only after a failed attempt (2 attempts): scrape timed out") in report
+    assert "Blocking issues: 1" in report  # the flaky pass and the note are open risks
+    risks = report[report.index("Open risks:"):report.index("Blocking issues: 1")]
+    assert "  - AC-5: test tests/test_demo_service.py::test_metrics_are_exposed_and_do_not_count_scrapes is flaky" in risks
+    assert "  - _docs/06_metrics/coverage.xml is not a JUnit report" in risks
+    assert demo_release.demo.version() == "v1"
+
+
+def test_with_gate_flaky_block_a_flaky_pass_stops_the_release(demo_release):
+    _split_demo_report(demo_release, flaky="test_items_api_contract", disabled="none")
+    demo_release.edit_config(r"^gate:\n", "gate:\n  flaky: block\n")
+
+    result = demo_release.run("v2")
+
+    out = result.stdout.str()
+    assert result.ret == 11, out
+    assert "AC-3: test tests/test_demo_service.py::test_items_api_contract is flaky" in out
+    assert demo_release.demo.version() == "v1"

@@ -281,7 +281,7 @@ def test_gate_defaults_follow_the_docs_convention(tmp_path):
     staging, production = config.environment("staging"), config.environment("production")
     g = staging.gate
     assert g.acceptance_criteria == "_docs/00_problem/acceptance_criteria.md"
-    assert g.test_reports == ("_docs/06_metrics/**/*.xml",)
+    assert g.test_reports == ("_docs/06_metrics/**/*.xml",) and g.flaky == "risk"
     assert g.restrictions == "_docs/00_problem/restrictions.md" and g.performance_evidence == "auto"
     assert g.perf_reports == "_docs/06_metrics/perf_*.md" and g.implementation_reports == "_docs/03_implementation"
     assert g.changes.tag_pattern is None and g.changes.required and g.changes.paths == ()
@@ -297,6 +297,7 @@ def test_gate_sections_merge_from_the_top_level_into_each_environment(tmp_path):
           test_reports: [build/test-results/**/*.xml, target/surefire-reports/TEST-*.xml]
           changes: {ticket_pattern: 'SHOP-\d+', components: {services/api: api, 'web/*': web}}
           approvals: {required: 1}
+          flaky: block
         registry: {url: 'https://registry.example.com', repository: acme/shop}
         environments:
           staging:
@@ -309,6 +310,7 @@ def test_gate_sections_merge_from_the_top_level_into_each_environment(tmp_path):
     assert staging.gate.approvals.required == 1 and production.gate.approvals == ApprovalPolicy(2, True, ("bob", "carol"))
     assert production.gate.changes.ticket_pattern == r"SHOP-\d+" and production.gate.test_reports[1] == "target/surefire-reports/TEST-*.xml"
     assert production.gate.performance_evidence == "required" and staging.gate.performance_evidence == "auto"
+    assert staging.gate.flaky == production.gate.flaky == "block"
     assert staging.registry.repository == "acme/shop" and staging.registry.credentials_env == "RELEASE_REGISTRY"
     assert production.registry.url == "https://registry.example.com" and production.registry.repository == "acme/shop-prod"
     assert production.registry.credentials_env == "PROD_REGISTRY"
@@ -323,6 +325,11 @@ def test_gate_sections_merge_from_the_top_level_into_each_environment(tmp_path):
         ("gate: {changes: {components: [api]}}", r"gate.changes.components: expected a mapping of path prefixes"),
         ("gate: {changes: {tag_pattern: 'release v*'}}", r"gate.changes.tag_pattern: expected a tag glob"),
         ("gate: {performance_evidence: sometimes}", r"gate.performance_evidence: expected auto"),
+        ("gate: {flaky: ignore}", r"gate.flaky: expected risk \(a pass after a retry counts, shown as an open risk\) or block, got 'ignore'"),
+        ("gate: {flaky: [block]}", r"gate.flaky: "),
+        ("gate: {test_reports: []}", r"gate.test_reports: expected one or more globs of JUnit XML files"),
+        ("gate: {test_reports: ['  ']}", r"gate.test_reports: expected one or more globs"),
+        ("gate: {test_reports: {a: b}}", r"gate.test_reports: expected a list of strings"),
         ("gate: {acceptance: x.md}", r"gate.acceptance: unknown key \(did you mean 'acceptance_criteria'\?\)"),
         ("registry: {url: 'https://r.example.com'}", r"registry.repository: the image repository is required"),
         ("registry: {url: 'https://r.example.com', repository: Acme/Shop}", r"registry.repository: invalid repository name 'Acme/Shop'"),

@@ -19,7 +19,9 @@ from pytest_release.adapters.junit import (
     latest_run,
     merge_reports,
     read_junit,
+    read_run,
 )
+from pytest_release.adapters.junit_run import RUN_GAP
 
 PYTEST_XML = """\
 <?xml version="1.0" encoding="utf-8"?>
@@ -130,7 +132,7 @@ def test_pytest_flavour(tmp_path):
         ("tests.test_db", "test_read"): "passed",
     }
     assert dict(report.counts) == {
-        "passed": 2, "failed": 1, "error": 1, "skipped": 1, "total": 5,
+        "passed": 2, "failed": 1, "error": 1, "skipped": 1, "total": 5, "flaky": 0,
     }
     assert report.timestamp == datetime(2025, 3, 4, 10, 15, 30, 123456, tzinfo=timezone.utc)
     failed = report.results[1]
@@ -143,11 +145,10 @@ def test_pytest_ids_include_the_node_id_without_a_file_attribute(tmp_path):
     report = read_junit(write(tmp_path, "pytest.xml", PYTEST_XML))
 
     create, cancel = report.results[0], report.results[1]
-    assert "tests/test_api.py::test_create" in create.ids
+    assert report.find("tests/test_api.py::test_create") == (create,)
     assert "tests.test_api::test_create" in create.ids
     assert "tests.test_api.test_create" in create.ids
     assert "test_create" in create.ids
-    assert "tests/test_api.py::TestOrders::test_cancel[eu-2]" in cancel.ids
     assert report.find("tests/test_api.py::TestOrders::test_cancel[eu-2]") == (cancel,)
     assert report.find("tests/test_db.py::test_read")[0].outcome == "passed"
 
@@ -157,13 +158,10 @@ def test_pytest_xunit1_file_attribute_gives_the_exact_node_id(tmp_path):
 
     listing, ping = report.results
     assert listing.file == "tests/unit/test_api.py"
-    assert listing.ids == (
-        "tests.unit.test_api.TestOrders::test_list",
-        "tests.unit.test_api.TestOrders.test_list",
-        "test_list",
-        "tests/unit/test_api.py::TestOrders::test_list",
-    )
+    assert "tests/unit/test_api.py::TestOrders::test_list" in listing.ids
+    assert listing.label == "tests/unit/test_api.py::TestOrders::test_list"
     assert "tests/unit/test_api.py::test_ping" in ping.ids
+    assert report.find("tests/unit/test_api.py::TestOrders::test_list") == (listing,)
     assert report.timestamp == datetime(2025, 3, 4, 10, 15, 30)
 
 
@@ -175,8 +173,10 @@ def test_surefire_flavour_reruns_do_not_fail_a_pass(tmp_path):
         ("com.acme.ApiTest", "update"): "passed",  # flaky: failed once, then passed
         ("com.acme.ApiTest", "delete"): "failed",
         ("com.acme.ApiTest", "archive"): "skipped",
-        ("com.acme.ApiTest", "list"): "passed",
+        ("com.acme.ApiTest", "list"): "passed",  # an earlier attempt failed: flaky
     }
+    assert [r.flaky for r in report.results] == [False, True, False, False, True]
+    assert report.results[1].message == "expected: <200> but was: <503>"
     assert report.results[2].message == "expected: <204> but was: <500>"
     assert report.results[3].message == "@Disabled until ACME-88"
     assert report.timestamp is None
@@ -307,7 +307,6 @@ def test_truncated_file_is_malformed(tmp_path):
     [
         ("", "malformed XML"),
         ("<html><body>Bad gateway</body></html>", "not a JUnit report: the root element is <html>"),
-        ("<testsuites><testsuite><testcase classname='a'/></testsuite></testsuites>", "no name attribute"),
     ],
 )
 def test_files_that_are_not_junit_are_refused(tmp_path, text, expected):
@@ -406,26 +405,71 @@ def test_latest_report_under_a_root_with_glob_characters(tmp_path):
     assert latest_report("reports/*.xml", root) == report
 
 
-def test_the_latest_surefire_run_is_every_test_file_beside_the_newest(tmp_path):
-    """Surefire writes one TEST-<class>.xml per class: the run is all of them, not the newest."""
-    first = write(tmp_path, "target/surefire-reports/TEST-com.acme.ApiTest.xml", SUREFIRE_XML)
-    second = write(tmp_path, "target/surefire-reports/TEST-com.acme.DbTest.xml", SUREFIRE_XML.replace("ApiTest", "DbTest"))
-    write(tmp_path, "target/surefire-reports/summary.txt", "not a report")
-    pytest_report = write(tmp_path, "reports/junit.xml", PYTEST_XML)
+def test_the_latest_run_is_every_junit_file_written_close_to_the_next_newer_one(tmp_path):
+    """Surefire writes one TEST-<class>.xml per class, a multi-module build one folder per
+    module: the run is all of them (a chain of files at most RUN_GAP apart), not the newest."""
+    first = write(tmp_path, "api/target/surefire-reports/TEST-com.acme.ApiTest.xml", SUREFIRE_XML)
+    second = write(tmp_path, "db/target/surefire-reports/TEST-com.acme.DbTest.xml", SUREFIRE_XML.replace("ApiTest", "DbTest"))
+    write(tmp_path, "api/target/surefire-reports/summary.txt", "not a report")
+    old = write(tmp_path, "reports/junit.xml", PYTEST_XML)
     now = time.time()
-    os.utime(pytest_report, (now - 100, now - 100))
-    os.utime(first, (now - 10, now - 10))
+    os.utime(old, (now - 120 - RUN_GAP - 1, now - 120 - RUN_GAP - 1))  # an earlier run
+    os.utime(first, (now - 120, now - 120))
+    os.utime(second, (now - 60, now - 60))
+    globs = ["reports/*.xml", "*/target/surefire-reports/*.xml"]
 
-    run = latest_run(["reports/*.xml", "target/surefire-reports/*.xml"], tmp_path)
-    assert run == [first, second]
-    merged = merge_reports([read_junit(p) for p in run])
+    run = latest_run(globs, tmp_path)
+    assert run.files == (second, first) and run.passed_over == ()
+    merged = read_run(run.files)
     assert merged.counts["total"] == 10 and merged.counts["failed"] == 2
     assert merged.find("com.acme.DbTest.delete")[0].outcome == "failed"
-    assert merged.path == first
+    assert merged.path == second and merged.files == (second, first)
 
-    os.utime(pytest_report, (now, now))  # a newer single-file report wins again
-    assert latest_run(["reports/*.xml", "target/surefire-reports/*.xml"], tmp_path) == [pytest_report]
-    assert latest_run("nothing/*.xml", tmp_path) == []
+    os.utime(old, (now - 120 - RUN_GAP + 10, now - 120 - RUN_GAP + 10))  # within the gap of the run's oldest file
+    assert latest_run(globs, tmp_path).files == (second, first, old)
+    os.utime(old, (now, now))
+    assert latest_run(globs, tmp_path).files == (old, second, first)
+    assert latest_run(globs, tmp_path, gap=30).files == (old,)
+    assert latest_run("nothing/*.xml", tmp_path).files == () and not latest_run("nothing/*.xml", tmp_path)
+
+
+def test_xml_that_is_not_junit_is_passed_over_with_a_note(tmp_path):
+    data = Path(__file__).resolve().parent / "data" / "junit" / "surefire"
+    api = write(tmp_path, "api/target/surefire-reports/TEST-com.acme.api.OrderApiTest.xml",
+                (data / "module-api" / "TEST-com.acme.api.OrderApiTest.xml").read_text())
+    db = write(tmp_path, "db/target/failsafe-reports/TEST-com.acme.db.MigrationTest.xml",
+               (data / "module-db" / "TEST-com.acme.db.MigrationTest.xml").read_text())
+    summary = write(tmp_path, "db/target/failsafe-reports/failsafe-summary.xml", (data / "module-db" / "failsafe-summary.xml").read_text())
+    coverage = write(tmp_path, "coverage.xml", (data / "coverage.xml").read_text())
+    now = time.time()
+    for age, path in enumerate((coverage, summary, db, api)):
+        os.utime(path, (now - age, now - age))
+
+    run = latest_run(["**/*.xml"], tmp_path)
+    assert run.files == (db, api)
+    assert run.passed_over == (
+        "coverage.xml is not a JUnit report (root element <coverage>): passed over",
+        "db/target/failsafe-reports/failsafe-summary.xml is not a JUnit report (root element <failsafe-summary>): passed over",
+    )
+    assert read_run(run.files).counts["total"] == 6
+    assert latest_run("coverage.xml", tmp_path).files == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "<testsuites><testsuite name='x'><testcase", BILLION_LAUGHS, "\x00\x01 binary"],
+    ids=["empty", "truncated", "doctype", "not-xml"],
+)
+def test_a_newest_file_that_cannot_be_told_apart_stays_in_the_run_and_fails_to_read(tmp_path, text):
+    older = write(tmp_path, "reports/a.xml", PYTEST_XML)
+    newest = write(tmp_path, "reports/b.xml", text)
+    now = time.time()
+    os.utime(older, (now - 5, now - 5))
+
+    run = latest_run("reports/*.xml", tmp_path)
+    assert run.files == (newest, older)
+    with pytest.raises(JUnitError, match=str(newest)):
+        read_run(run.files)
 
 
 def test_merging_keeps_the_earliest_timestamp(tmp_path):
@@ -433,3 +477,115 @@ def test_merging_keeps_the_earliest_timestamp(tmp_path):
     b = read_junit(write(tmp_path, "b.xml", PYTEST_XML.replace("2025-03-04T10:15:30", "2025-03-05T10:15:30")))
     assert merge_reports([b, a]).timestamp == a.timestamp
     assert merge_reports([a]) is a
+
+
+# --- not run is never evidence ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "attributes, outcome, not_run",
+    [
+        ('status="disabled"', "skipped", 'status="disabled"'),
+        ('status="notrun" result="suppressed"', "skipped", 'status="notrun" result="suppressed"'),
+        ('status="run" result="suppressed"', "skipped", 'status="run" result="suppressed"'),
+        ('status="skipped"', "skipped", 'status="skipped"'),
+        ('status="ignored"', "skipped", 'status="ignored"'),
+        ('status="pending"', "skipped", 'status="pending"'),
+        ('executed="False"', "skipped", 'executed="False"'),
+        ('disabled="true"', "skipped", 'disabled="true"'),
+        ('status="quarantined"', "skipped", 'status="quarantined"'),  # unknown: not taken for a pass
+        ('status="run" result="completed"', "passed", None),
+        ('status="passed"', "passed", None),
+        ('status="run"', "passed", None),
+        ('status="failed"', "failed", None),
+        ('status="error"', "error", None),
+    ],
+)
+def test_a_case_without_an_outcome_child_is_judged_by_its_attributes(tmp_path, attributes, outcome, not_run):
+    path = write(tmp_path, "x.xml", f'<testsuites><testsuite name="S"><testcase classname="S" name="t" {attributes}/></testsuite></testsuites>')
+    (result,) = read_junit(path).results
+    assert (result.outcome, result.not_run) == (outcome, not_run)
+
+
+@pytest.mark.parametrize("child", ["<skipped/>", "<ignored/>", "<disabled/>"])
+def test_every_not_run_child_is_skipped(tmp_path, child):
+    path = write(tmp_path, "x.xml", f'<testsuite name="S"><testcase classname="S" name="t">{child}</testcase></testsuite>')
+    assert read_junit(path).results[0].outcome == "skipped"
+
+
+def test_an_outcome_child_wins_over_a_run_status(tmp_path):
+    path = write(tmp_path, "x.xml", '<testsuite name="S"><testcase classname="S" name="t" status="notrun"><failure message="boom"/></testcase></testsuite>')
+    (result,) = read_junit(path).results
+    assert (result.outcome, result.message, result.not_run) == ("failed", "boom", None)
+
+
+# --- nameless cases, suite failures, retries ---------------------------------------------------
+def test_a_nameless_case_is_left_out_with_a_warning_and_the_rest_counts(tmp_path):
+    path = write(tmp_path, "x.xml", (
+        '<testsuites>\n<testsuite name="S">\n<testcase classname="S" name="a"/>\n'
+        '<testcase classname="S"/>\n<testcase classname="S" name=""/>\n<testcase classname="S" name="b"/>\n'
+        "</testsuite>\n</testsuites>\n"
+    ))
+    report = read_junit(path)
+    assert [r.name for r in report.results] == ["a", "b"]
+    assert report.warnings == (f"{path}:4: 2 <testcase> elements without a name left out (the rest of the file counts)",)
+    assert merge_reports([report, read_junit(write(tmp_path, "y.xml", PYTEST_XML))]).warnings == report.warnings
+
+
+def test_a_nameless_or_placeholder_case_that_failed_is_a_failure_of_its_class(tmp_path):
+    path = write(tmp_path, "x.xml", (
+        '<testsuites><testsuite name="com.acme.A"><testcase classname="com.acme.A" name=""><error message="boom"/></testcase></testsuite>'
+        '<testsuite name="com.acme.B"><testcase classname="com.acme.B" name="initializationError"><failure message="no db"/></testcase>'
+        '<testcase classname="com.acme.B" name="other"/></testsuite>'
+        '<testsuite name="com.acme.C"><testcase classname="com.acme.C" name="com.acme.C"><failure/></testcase></testsuite>'
+        '<testsuite name="jest"><testcase classname="Cart adds" name="Cart adds"><failure/></testcase></testsuite></testsuites>'
+    ))
+    report = read_junit(path)
+    assert [(r.classname, r.suite_level, r.outcome) for r in report.results] == [
+        ("com.acme.A", True, "error"), ("com.acme.B", True, "failed"), ("com.acme.B", False, "passed"),
+        ("com.acme.C", True, "failed"),  # Surefire 2.22 names the case after its class
+        ("Cart adds", False, "failed"),  # jest-junit's default classname is the name: a test of its own
+    ]
+    assert report.warnings == ()
+    assert {r.outcome for r in report.find("com.acme.B#other")} == {"passed", "failed"}
+    assert [r.outcome for r in report.find("A#anything")] == ["error"]
+    assert report.find("com.acme.D#x") == ()
+
+
+def test_a_suite_level_failure_counts_as_a_result_of_its_suite(tmp_path):
+    path = write(tmp_path, "x.xml", (
+        '<testsuite name="com.acme.Db" tests="0" errors="1"><properties/>'
+        '<error type="java.sql.SQLException">Connection refused\n\tat com.acme.Db.setUp</error>'
+        "<system-out>log</system-out></testsuite>"
+    ))
+    report = read_junit(path)
+    (result,) = report.results
+    assert (result.classname, result.suite_level, result.outcome, result.message) == (
+        "com.acme.Db", True, "error", "Connection refused\n\tat com.acme.Db.setUp")
+    assert report.counts["error"] == 1 and report.counts["total"] == 1
+    assert result.ids == ("com.acme.Db",) and result.label == "com.acme.Db"
+
+
+def test_retries_are_the_same_case_in_the_same_suite_and_the_last_attempt_decides(tmp_path):
+    path = write(tmp_path, "x.xml", (
+        '<testsuites><testsuite name="S">'
+        '<testcase classname="S" name="flaky"><failure message="first"/></testcase>'
+        '<testcase classname="S" name="broken"/>'
+        '<testcase classname="S" name="flaky"><error message="second"/></testcase>'
+        '<testcase classname="S" name="broken"><failure message="regressed"/></testcase>'
+        '<testcase classname="S" name="flaky"/>'
+        "</testsuite>"
+        '<testsuite name="T"><testcase classname="S" name="flaky"><failure message="another suite"/></testcase></testsuite>'
+        "</testsuites>"
+    ))
+    report = read_junit(path)
+    assert [(r.suite, r.name, r.outcome, r.flaky, r.attempts, r.message) for r in report.results] == [
+        ("S", "flaky", "passed", True, 3, "second"),
+        ("S", "broken", "failed", False, 2, "regressed"),
+        ("T", "flaky", "failed", False, 1, "another suite"),  # a different suite: not a retry
+    ]
+    assert dict(report.counts) == {"passed": 1, "failed": 2, "error": 0, "skipped": 0, "total": 3, "flaky": 1}
+
+
+def test_an_id_not_found_gets_the_closest_ids_present(tmp_path):
+    report = read_junit(write(tmp_path, "TEST-x.xml", SUREFIRE_XML))
+    assert report.closest("com.acme.ApiTest#creat")[0] == "com.acme.ApiTest.create"
+    assert report.closest("totally-unrelated-zzz") == []

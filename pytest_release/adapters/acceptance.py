@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_release.adapters.junit import TestReport, TestResult
+from pytest_release.core.gate import FLAKY_POLICIES
 
 __all__ = [
     "AcceptanceError",
     "Criterion",
     "CriterionFinding",
+    "FLAKY_POLICIES",
     "evaluate_criteria",
     "read_criteria",
 ]
@@ -112,14 +114,18 @@ def read_criteria(path: Path) -> list[Criterion]:
 
 
 def evaluate_criteria(
-    criteria: Iterable[Criterion], report: TestReport | None
+    criteria: Iterable[Criterion], report: TestReport | None, *, flaky: str = "risk"
 ) -> list[CriterionFinding]:
-    """What stands between these criteria and a release, given the latest test report.
+    """What stands between these criteria and a release, given the latest test run.
 
     A criterion blocks when it is marked unmet, lists no test, or has no listed test that
-    passed. A listed test that failed, errored, was skipped or is missing from the report
-    blocks when the criterion is critical; otherwise it is a non-blocking finding.
+    passed. A listed test that failed, errored, did not run (skipped, disabled, notrun) or is
+    missing from the report blocks when the criterion is critical; otherwise it is a
+    non-blocking finding. A test that passed only on a retry (flaky) counts as passed and is a
+    non-blocking finding with `flaky="risk"` (the default); with `flaky="block"` it blocks.
     """
+    if flaky not in FLAKY_POLICIES:
+        raise ValueError(f"flaky must be one of {', '.join(FLAKY_POLICIES)}, got {flaky!r}")
     findings: list[CriterionFinding] = []
     for criterion in criteria:
         if not criterion.met:
@@ -132,31 +138,47 @@ def evaluate_criteria(
                 CriterionFinding(criterion, "no functional test report found to check its tests")
             )
             continue
-        problems = [(test, _test_problem(test, report.find(test))) for test in criterion.tests]
-        any_passed = any(problem is None for _, problem in problems)
-        blocking = criterion.critical or not any_passed
-        findings += [
-            CriterionFinding(criterion, problem, blocking=blocking, test=test)
-            for test, problem in problems
-            if problem is not None
-        ]
+        judged = [(test, *_judge(test, report)) for test in criterion.tests]
+        counted = [kind == "passed" or (kind == "flaky" and flaky == "risk") for _, kind, _ in judged]
+        any_passed = any(counted)
+        for (test, kind, problem), passed in zip(judged, counted):
+            if problem is None:
+                continue
+            if kind == "flaky":
+                blocking = flaky == "block"
+            else:
+                blocking = criterion.critical or not any_passed
+            findings.append(CriterionFinding(criterion, problem, blocking=blocking, test=test))
     return findings
 
 
-def _test_problem(test: str, results: Sequence[TestResult]) -> str | None:
+def _judge(test: str, report: TestReport) -> tuple[str, str | None]:
+    """(kind, problem): kind is "passed", "flaky", "missing" or the worst outcome."""
+    results = report.find(test)
     if not results:
-        return f"test {test} not found in the latest report"
+        close = report.closest(test)
+        hint = f" (closest ids present: {', '.join(close)})" if close else ""
+        return "missing", f"test {test} not found in the latest report{hint}"
     worst = _worst(results)
+    if worst.outcome == "passed" and not worst.flaky:
+        return "passed", None
     if worst.outcome == "passed":
-        return None
+        earlier = f": {worst.message}" if worst.message else ""
+        tries = f" ({worst.attempts} attempts)" if worst.attempts > 1 else ""
+        return "flaky", f"test {test} is flaky: it passed only after a failed attempt{tries}{earlier}"
+    if worst.suite_level:
+        what = f"the suite {worst.classname} {'failed' if worst.outcome == 'failed' else 'errored'}"
+        return worst.outcome, f"test {test}: {what}" + (f": {worst.message}" if worst.message else "")
+    if worst.not_run:
+        return "skipped", f"test {test} was not run ({worst.not_run}): a test that did not run is no evidence"
     verb = {"failed": "failed", "error": "errored", "skipped": "skipped"}[worst.outcome]
-    return f"test {test} {verb}: {worst.message}" if worst.message else f"test {test} {verb}"
+    return worst.outcome, f"test {test} {verb}: {worst.message}" if worst.message else f"test {test} {verb}"
 
 
 def _worst(results: Sequence[TestResult]) -> TestResult:
     """An id that matches several results is only as good as the worst of them."""
     rank = {"failed": 0, "error": 1, "skipped": 2, "passed": 3}
-    return min(results, key=lambda result: rank.get(result.outcome, 0))
+    return min(results, key=lambda result: (rank.get(result.outcome, 0), not result.flaky))
 
 
 def _criterion(path: Path, line: int, columns: dict[str, int], cells: list[str]) -> Criterion | None:

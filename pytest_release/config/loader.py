@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from pytest_release.adapters.git import DEFAULT_TICKET_PATTERN
 from pytest_release.adapters.registry import InvalidReference, validate_reference
 from pytest_release.metrics.backends import FLAVORS
+from pytest_release.core.gate import FLAKY_POLICIES
 from pytest_release.config.model import (
     DEFAULT_CANARY_WEIGHTS,
     DEFAULT_WATCH,
@@ -631,9 +632,16 @@ def _read_gate(node: _Node) -> GateSettings:
     performance = node.get("performance_evidence", "auto", _str)
     if performance not in ("auto", "required", "optional"):
         node.fail(f"expected auto (as restrictions.md says), required or optional, got {performance!r}", "performance_evidence")
+    flaky = node.get("flaky", GateSettings.flaky, _str)
+    if flaky not in FLAKY_POLICIES:
+        node.fail(f"expected risk (a pass after a retry counts, shown as an open risk) or block, got {flaky!r}", "flaky")
+    reports = node.get("test_reports", GateSettings.test_reports, _str_list)
+    if not reports or not all(pattern.strip() for pattern in reports):
+        node.fail("expected one or more globs of JUnit XML files, like ['_docs/06_metrics/**/*.xml']", "test_reports")
     settings = GateSettings(
         acceptance_criteria=node.get("acceptance_criteria", GateSettings.acceptance_criteria, _str),
-        test_reports=node.get("test_reports", GateSettings.test_reports, _str_list),
+        test_reports=reports,
+        flaky=flaky,
         restrictions=node.get("restrictions", GateSettings.restrictions, _str),
         performance_evidence=performance,
         perf_reports=node.get("perf_reports", GateSettings.perf_reports, _str),

@@ -106,11 +106,23 @@ def releaser_identity(explicit: str | None, environ: Mapping[str, str], login: s
 
 
 # --- 1 and 2: acceptance criteria, test reports, performance evidence ------------------------
+# gate.flaky: what a test that passed only on a retry is worth. "risk": it counts as passed and
+# is an open risk (a retry is how CI copes with a known flake, and the pass is real);
+# "block": it blocks like a failure.
+FLAKY_POLICIES = ("risk", "block")
+
+
 def acceptance_findings(criteria_findings: Sequence["CriterionFinding"]) -> list[Finding]:
     return [
         Finding("acceptance", f"{cf.criterion.id}: {cf.problem}", blocking=cf.blocking, overridable=True)
         for cf in criteria_findings
     ]
+
+
+def report_notes(notes: Sequence[str]) -> list[Finding]:
+    """Files passed over and cases left out while reading the run: shown, never blocking (a
+    missing test still blocks its criterion as "not found")."""
+    return [Finding("acceptance", note, blocking=False) for note in notes]
 
 
 def stale_report_finding(report_time: dt.datetime | None, head_time: dt.datetime | None, report: str) -> list[Finding]:

@@ -33,12 +33,7 @@ from pytest_release.adapters.git import (
     tag_time,
 )
 from pytest_release.adapters.history import last_released, past_releases
-from pytest_release.adapters.junit import (
-    JUnitError,
-    latest_run,
-    merge_reports,
-    read_junit,
-)
+from pytest_release.adapters.junit import JUnitError, latest_run, read_run
 from pytest_release.adapters.leftovers import write_leftover
 from pytest_release.adapters.registry import InvalidReference, Registry, RegistryError
 from pytest_release.adapters.tracker import TrackerError, tracker_for
@@ -162,20 +157,23 @@ class GateRun:
                 criteria = read_criteria(doc)
             except AcceptanceError as exc:
                 findings.append(Finding("acceptance", str(exc)))
-        files = latest_run(list(settings.test_reports), self.root)
+        run = latest_run(list(settings.test_reports), self.root)
+        files = list(run.files)
         report = None
         report_text = f"no functional test report matches {', '.join(settings.test_reports)}"
         if files:
             try:
-                report = merge_reports([read_junit(f) for f in files])
+                report = read_run(files)
             except JUnitError as exc:
                 findings.append(Finding("acceptance", f"the latest test report cannot be read: {exc}"))
                 report_text = f"`{self.shown(files[0])}` is unreadable"
             else:
                 c = report.counts
                 names = self.shown(files[0]) + (f" and {len(files) - 1} more file(s) of the same run" if len(files) > 1 else "")
-                report_text = f"`{names}`: {c['total']} tests, {c['passed']} passed, {c['failed']} failed, {c['error']} errored, {c['skipped']} skipped"
-        criterion_findings = evaluate_criteria(criteria, report) if criteria else []
+                flaky = f", {c['flaky']} flaky (passed on a retry)" if c.get("flaky") else ""
+                report_text = f"`{names}`: {c['total']} tests, {c['passed']} passed, {c['failed']} failed, {c['error']} errored, {c['skipped']} skipped or not run{flaky}"
+        findings += gate.report_notes([*run.passed_over, *(report.warnings if report else ())])
+        criterion_findings = evaluate_criteria(criteria, report, flaky=settings.flaky) if criteria else []
         findings += gate.acceptance_findings(criterion_findings)
         if report is not None:
             written = report.timestamp if report.timestamp and report.timestamp.tzinfo else _mtime(files[0])
