@@ -7,8 +7,6 @@ from pytest_release.config.model import (
     DEFAULT_CANARY_WEIGHTS,
     DEFAULT_RULES,
     DEFAULT_WATCH,
-    SOFT_BREACH_ANSWERS,
-    STRATEGIES,
     CanarySettings,
     CanaryStep,
     ChangeSettings,
@@ -29,11 +27,10 @@ from pytest_release.config.model import (
     TrafficSettings,
     WatchSettings,
 )
-from pytest_release.config.schema import (
-    expand_env,
-    parse_duration,
-    parse_soft_breach_answer,
-)
+from pytest_release.config.schema import expand_env
+from pytest_release.core.durations import parse_duration
+from pytest_release.core.escalation import SOFT_BREACH_ANSWERS, parse_soft_breach_answer
+from pytest_release.core.strategy import STRATEGIES
 
 __all__ = [
     "CanarySettings",

@@ -19,7 +19,6 @@ from pytest_release.config.model import (
     DEFAULT_CANARY_WEIGHTS,
     DEFAULT_RULES,
     DEFAULT_WATCH,
-    STRATEGIES,
     CanarySettings,
     CanaryStep,
     ChangeSettings,
@@ -50,9 +49,10 @@ from pytest_release.config.schema import (
     _str,
     _str_list,
     expand_env,
-    parse_duration,
-    parse_soft_breach_answer,
 )
+from pytest_release.core.durations import parse_duration
+from pytest_release.core.escalation import parse_soft_breach_answer
+from pytest_release.core.strategy import STRATEGIES
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
