@@ -16,6 +16,7 @@ import pytest
 
 from pytest_release.adapters.deploy import OutputLog, ScriptResult, run_script
 from pytest_release.adapters.envfile import parse_env_file
+from pytest_release.adapters.notify import notify_secrets
 from pytest_release.adapters.prompt import Asker
 from pytest_release.adapters.traffic import TrafficGenerator
 from pytest_release.clock import Clock
@@ -86,7 +87,7 @@ class ReleaseContext:
             rollback_target_source="--release-rollback-to" if invocation.rollback_to else "not yet known",
         )
         self.rollback_report: MarkdownReport | None = None
-        self.asker = Asker(pytest_config, lambda text: write_line(text.rstrip("\n")))
+        self.asker = Asker(pytest_config, lambda text: write_line(text.rstrip("\n")), on_ask=lambda question: pytest_config.hook.pytest_release_notify(release=self, event="asked", detail=self.redactor.redact(question.strip().splitlines()[0])))
         self._provider: MetricsProvider | None = None
         self._traffic: TrafficGenerator | None = None
 
@@ -113,8 +114,9 @@ class ReleaseContext:
     def _configured_credentials(self) -> dict[str, str]:
         """Values of the variables release.yaml names as credentials: secret whatever their name."""
         metrics = self.env.metrics
-        names = [metrics.bearer_token_env, *(metrics.basic_auth_env or ())]
-        return {name: os.environ[name] for name in names if name and os.environ.get(name)}
+        names = [metrics.bearer_token_env, *(metrics.basic_auth_env or ()), self.env.annotations and self.env.annotations.token_env]
+        found = {name: os.environ[name] for name in names if name and os.environ.get(name)}
+        return {**found, **notify_secrets(self.env.notify)}  # webhook URLs are secrets too
 
     def _read_env_values(self) -> dict[str, str]:
         try:

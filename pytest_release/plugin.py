@@ -86,10 +86,11 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--release-manual-result answers the manual strategy, but this release uses {strategy}")
     # pytest-timeout's thread method ends the process with os._exit: no report, no rollback.
     config.option.timeout_method = "signal"
-    from pytest_release import fixtures
+    from pytest_release import announce, fixtures
     from pytest_release.session import ReleaseSession
 
     config.pluginmanager.register(ReleaseSession(config, invocation, release_config), ReleaseSession.NAME)
+    config.pluginmanager.register(announce.Announcer(), announce.Announcer.NAME)  # notifications, annotations, project mode
     config.pluginmanager.register(fixtures, "release-fixtures")
 
 
