@@ -137,7 +137,7 @@ class Announcer:
         tags = release_tags(grafana.settings, env, version, verdict)
         now = release.clock.now()
         watch = release.report.sections.get("watch")
-        if watch is not None and watch.started is not None:
+        if watch is not None and watch.started is not None and not watch.status.startswith("skipped"):  # a window that ran
             end = watch.finished or now
             self._record(release, grafana.add("watch window", watch.started, redact(f"pytest-release: watch window of {version} in {env} ({watch.status})"), tags, end)[0])
         because = f": {reasons[0]}" if reasons and verdict not in ("Released", "Released-with-override") else ""
