@@ -87,7 +87,11 @@ class ReleaseContext:
             rollback_target_source="--release-rollback-to" if invocation.rollback_to else "not yet known",
         )
         self.rollback_report: MarkdownReport | None = None
-        self.asker = Asker(pytest_config, lambda text: write_line(text.rstrip("\n")), on_ask=lambda question: pytest_config.hook.pytest_release_notify(release=self, event="asked", detail=self.redactor.redact(question.strip().splitlines()[0])))
+        self.asker = Asker(
+            pytest_config, lambda text: write_line(text.rstrip("\n")),
+            on_ask=lambda question: pytest_config.hook.pytest_release_notify(
+                release=self, event="asked", detail=self.redactor.redact((question.strip().splitlines() or [""])[0])),
+        )
         self._provider: MetricsProvider | None = None
         self._traffic: TrafficGenerator | None = None
 

@@ -23,7 +23,9 @@ def _saved_stdin_fd(config: pytest.Config) -> int | None:
 
 
 class Asker:
-    def __init__(self, config: pytest.Config, write: Callable[[str], None], on_ask: Callable[[str], None] = lambda question: None) -> None:
+    def __init__(
+        self, config: pytest.Config, write: Callable[[str], None], on_ask: Callable[[str], None] = lambda question: None
+    ) -> None:
         self._config = config
         self._write = write
         self._on_ask = on_ask  # once per question a person is asked (the "asked" notification)
