@@ -53,10 +53,14 @@ class Announcer:
     # --- the hooks ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_release_notify(self, release: "ReleaseContext", event: str, detail: str) -> None:
-        if event in FINAL_EVENTS or (event != "asked" and event in self.sent):
-            return  # the final event went out with the verdict; the rest once per change
+        if event in FINAL_EVENTS and self.sent & set(FINAL_EVENTS):
+            return  # the final event went out with the verdict (pytest_release_report_context)
+        if event != "asked" and event in self.sent:
+            return  # once per state change
         self.sent.add(event)
-        self._notify(release, self._event(release, event, detail))
+        final = event in FINAL_EVENTS  # only when the report could not be finished: sent all the same
+        verdict = release.state.verdict().value if final else None
+        self._notify(release, self._event(release, event, detail, verdict=verdict))
         grafana = self._grafana(release)
         if event == "started" and grafana is not None:
             env, version = release.env.name, release.invocation.version
