@@ -3,7 +3,8 @@
 - JUnit XML (with `--junitxml`): pytest already writes one test case per phase check and per
   smoke case. This adds one test case per watch-window poll (`watch_poll[T+2m]`), and for a
   rollback one per smoke case and poll of its verification (`rollback_smoke[...]`,
-  `rollback_watch_poll[...]`), plus suite properties for the bookkeeping and the
+  `rollback_watch_poll[...]`), the verdict as the case `release::verdict` (passed only when
+  the release shipped; otherwise failed with the reason chain as its message), plus suite properties for the bookkeeping and the
   self-verification. The cases are handed to the junitxml plugin directly, never through
   `pytest_runtest_logreport`: the terminal's counts and the verdict stay those of the real checks.
   A poll case takes no time (the watch check that ran it carries the duration) and fails only
@@ -136,6 +137,24 @@ def release_cases(ctx: "ReleaseContext", modules: Mapping[Phase, str]) -> list[J
     return cases
 
 
+VERDICT_CASE = "release::verdict"  # classname "release", name "verdict"
+
+
+def verdict_case(ctx: "ReleaseContext", verdict: Verdict) -> JUnitCase:
+    """The verdict as a test case every JUnit consumer shows (suite properties are dropped by
+    many): passed when the session's exit status is 0 (Released, Released-with-override, a
+    verified standalone rollback), else failed with the reason chain as its message."""
+    chain = list(ctx.report.extra.get("reason_chain") or ctx.state.reason_chain())
+    if ctx.commit_exit_code(verdict) == 0:
+        return JUnitCase(VERDICT_CASE)
+    message = f"{verdict.value}: " + "; then: ".join(chain)
+    detail = "\n".join(
+        [f"{verdict.value} (exit status {ctx.commit_exit_code(verdict)}): {ctx.invocation.version} to {ctx.env.name}", "Reason chain:"]
+        + [f"{i}. {reason}" for i, reason in enumerate(chain, 1)] + [f"Report: {ctx.paths.report}"]
+    )
+    return JUnitCase(VERDICT_CASE, True, message, detail)
+
+
 class _Failure:
     """A longrepr for the junitxml plugin: one-line message, longer text."""
 
@@ -176,7 +195,7 @@ def add_to_junit(ctx: "ReleaseContext", verdict: Verdict, session: Any) -> None:
         module = item.nodeid.split("::", 1)[0]
         if phase not in modules or item.name in ("test_watch_window", "test_commit_or_rollback"):
             modules[phase] = module  # the window's and the rollback's own modules, when present
-    write_junit_cases(xml, release_cases(ctx, modules), ctx.redactor.redact)
+    write_junit_cases(xml, release_cases(ctx, modules) + [verdict_case(ctx, verdict)], ctx.redactor.redact)
     redact = ctx.redactor.redact
     checklist = ctx.report.extra.get("self_check") or []
     failed = [text for ok, text in checklist if not ok]

@@ -25,6 +25,7 @@ from pytest_release.adapters.deploy import (
 from pytest_release.adapters.envfile import parse_env_file
 from pytest_release.adapters.git import ChangeSummary, GitError, change_summary
 from pytest_release.adapters.lock import EnvLock
+from pytest_release.adapters.notify import notify_secrets
 from pytest_release.adapters.prompt import Asker
 from pytest_release.adapters.signals import InterruptGate
 from pytest_release.adapters.traffic import TrafficGenerator
@@ -114,7 +115,11 @@ class ReleaseContext:
             rollback_target_source="--release-rollback-to" if invocation.rollback_to else "not yet known",
         )
         self.rollback_report: MarkdownReport | None = None
-        self.asker = Asker(pytest_config, lambda text: write_line(text.rstrip("\n")))
+        self.asker = Asker(
+            pytest_config, lambda text: write_line(text.rstrip("\n")),
+            on_ask=lambda question: pytest_config.hook.pytest_release_notify(
+                release=self, event="asked", detail=self.redactor.redact((question.strip().splitlines() or [""])[0])),
+        )
         self._provider: MetricsProvider | None = None
         self._traffic: TrafficGenerator | None = None
         self._changes: tuple[ChangeSummary | None, str | None] | None = None
@@ -149,8 +154,9 @@ class ReleaseContext:
     def _configured_credentials(self) -> dict[str, str]:
         """Values of the variables release.yaml names as credentials: secret whatever their name."""
         metrics = self.env.metrics
-        names = [metrics.bearer_token_env, *(metrics.basic_auth_env or ())]
-        return {name: os.environ[name] for name in names if name and os.environ.get(name)}
+        names = [metrics.bearer_token_env, *(metrics.basic_auth_env or ()), self.env.annotations and self.env.annotations.token_env]
+        found = {name: os.environ[name] for name in names if name and os.environ.get(name)}
+        return {**found, **notify_secrets(self.env.notify)}  # webhook URLs are secrets too
 
     def _read_env_values(self) -> dict[str, str]:
         try:

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_release.core.events import NOTIFY_EVENTS
+
 if TYPE_CHECKING:
     from pytest_release.clock import Clock
     from pytest_release.context import ReleaseContext
     from pytest_release.core.release import Phase, Verdict
 
-#: The events of `pytest_release_notify`, in the order a release can reach them.
-NOTIFY_EVENTS = ("started", "rolling-back", "rolled-back", "released", "aborted", "rollback-failed")
+__all__ = ["NOTIFY_EVENTS"]  # the events of `pytest_release_notify` (core/events.py)
 
 
 @pytest.hookspec(firstresult=True)
@@ -62,8 +63,8 @@ def pytest_release_report_context(release: "ReleaseContext", context: "dict[str,
 def pytest_release_notify(release: "ReleaseContext", event: str, detail: str) -> None:
     """The release changed state. Called once per change, never once per poll.
 
-    `event` is one of `NOTIFY_EVENTS`: started (the deploy script is about to change the live
-    system), rolling-back (a rollback begins), and exactly one final event: released,
+    `event` is one of `NOTIFY_EVENTS`: asked (a person is asked a question at the terminal; once
+    per question), started (the deploy script is about to change the live system), rolling-back (a rollback begins), and exactly one final event: released,
     rolled-back, aborted or rollback-failed. `detail` is one line (redacted): what is being
     deployed, why the rollback runs, or the verdict's headline."""
 

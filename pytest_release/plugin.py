@@ -35,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     invocation = options.read(config)
     # Release mode only: loading the config, the phases and their adapters is what a normal
     # test run with the plugin installed must not pay for.
-    from pytest_release import fixtures
+    from pytest_release import announce, fixtures
     from pytest_release.config import ConfigError, load_config
     from pytest_release.recorder import ReleaseRecorder
     from pytest_release.session import ReleaseSession
@@ -59,6 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[fixtures.RELEASE_CONFIG_KEY] = release_config
     config.pluginmanager.register(ReleaseSession(config, invocation, release_config), ReleaseSession.NAME)
     config.pluginmanager.register(ReleaseRecorder(config), ReleaseRecorder.NAME)
+    config.pluginmanager.register(announce.Announcer(), announce.Announcer.NAME)  # notifications, annotations, project mode
     config.pluginmanager.register(fixtures, "release-fixtures")
 
 

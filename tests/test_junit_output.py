@@ -78,11 +78,13 @@ def test_a_clean_release_in_junit(demo_release):
     assert props["release.incomplete"] == ""
     assert props["release.report"].endswith(".md")
 
-    # pytest's own counts are the real checks only: the polls are in the XML, not in the terminal
+    # pytest's own counts are the real checks only: the polls and the verdict case
+    # (release::verdict) are in the XML, not in the terminal
     outcomes = result.parseoutcomes()
-    real_cases = len(suite.findall("testcase")) - len(polls)
+    real_cases = len(suite.findall("testcase")) - len(polls) - 1
+    assert case(suite, "release", "verdict").find("failure") is None
     assert outcomes["passed"] == real_cases
-    assert int(suite.get("tests")) == real_cases + len(polls)
+    assert int(suite.get("tests")) == real_cases + len(polls) + 1
 
 
 def test_a_watch_window_breach_in_junit_states_the_trigger(demo_release):

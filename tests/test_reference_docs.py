@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pytest_release import hookspecs
+from pytest_release.config import announcements as config_announcements
 from pytest_release.config import loader as config_module
 from pytest_release.core.release import USAGE_ERROR_EXIT, Verdict
 
@@ -70,7 +71,7 @@ def read_key_paths(monkeypatch: pytest.MonkeyPatch, *files: Path) -> set[str]:
 def key_names_in_source() -> set[str]:
     """Literal key names config.py reads: `.get("k")`, `.child("k")`, `project_path("k")`,
     `.read.add("k")`, `.read.update(("k", ...))` and the shared sections."""
-    tree = ast.parse(inspect.getsource(config_module))
+    tree = ast.parse(inspect.getsource(config_module) + "\n" + inspect.getsource(config_announcements))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):

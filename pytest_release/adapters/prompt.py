@@ -23,9 +23,12 @@ def _saved_stdin_fd(config: pytest.Config) -> int | None:
 
 
 class Asker:
-    def __init__(self, config: pytest.Config, write: Callable[[str], None]) -> None:
+    def __init__(
+        self, config: pytest.Config, write: Callable[[str], None], on_ask: Callable[[str], None] = lambda question: None
+    ) -> None:
         self._config = config
         self._write = write
+        self._on_ask = on_ask  # once per question a person is asked (the "asked" notification)
 
     def interactive(self) -> bool:
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
@@ -42,6 +45,7 @@ class Asker:
             return None
         fd = _saved_stdin_fd(self._config)
         assert fd is not None
+        self._on_ask(question)
         capman = self._config.pluginmanager.getplugin("capturemanager")
         menu = "\n".join(f"  {key}) {label}" for key, label in choices.items())
         with capman.global_and_fixture_disabled():
@@ -61,6 +65,7 @@ class Asker:
             return None
         fd = _saved_stdin_fd(self._config)
         assert fd is not None
+        self._on_ask(question)
         capman = self._config.pluginmanager.getplugin("capturemanager")
         with capman.global_and_fixture_disabled():
             self._write(f"\n{question} ")

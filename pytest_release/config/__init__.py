@@ -15,9 +15,12 @@ from pytest_release.config.model import (
     DeploySettings,
     Environment,
     GateSettings,
+    AnnotationSettings,
     ManualSettings,
     MetricRuleSettings,
     MetricsSettings,
+    NotifyChannel,
+    NotifySettings,
     RegistrySettings,
     SmokeEndpoint,
     SmokeSettings,
@@ -33,6 +36,7 @@ from pytest_release.core.escalation import SOFT_BREACH_ANSWERS, parse_soft_breac
 from pytest_release.core.strategy import STRATEGIES
 
 __all__ = [
+    "AnnotationSettings",
     "CanarySettings",
     "CanaryStep",
     "ChangeSettings",
@@ -47,6 +51,8 @@ __all__ = [
     "ManualSettings",
     "MetricRuleSettings",
     "MetricsSettings",
+    "NotifyChannel",
+    "NotifySettings",
     "RegistrySettings",
     "SOFT_BREACH_ANSWERS",
     "STRATEGIES",

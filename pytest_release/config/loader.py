@@ -71,6 +71,7 @@ from pytest_release.core.judge import (
     MetricRule,
     default_rule,
 )
+from pytest_release.config.announcements import _read_annotations, _read_notify
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -108,7 +109,7 @@ def _merge(base: Any, override: Any) -> Any:
     return override if override is not None else base
 
 
-_SHARED_SECTIONS = ("deploy", "smoke", "metrics", "watch", "traffic", "current_version", "gate", "registry")
+_SHARED_SECTIONS = ("deploy", "smoke", "metrics", "watch", "traffic", "current_version", "gate", "registry", "notify", "annotations")
 
 
 def _read_config(path: Path, raw: dict[str, Any]) -> Config:
@@ -226,6 +227,8 @@ def _read_environment(node: _Node) -> Environment:
         current_version_source=current_source,
         gate=_read_gate(node.child("gate")),
         registry=_read_registry(node.child("registry")) if node.data.get("registry") else None,
+        notify=_read_notify(node.child("notify")),
+        annotations=_read_annotations(node.child("annotations")) if node.data.get("annotations") else None,
     )
     env = replace(env, canary=_read_canary(node.child("canary"), env.watch))
     env = _metrics_match_rules(node, env)
@@ -237,6 +240,7 @@ def _read_environment(node: _Node) -> Environment:
         )
     node.read.add("registry")
     node.read.add("traffic")
+    node.read.add("annotations")
     node.finish()
     return env
 

@@ -206,6 +206,45 @@ class TrackerSettings:
     ready_status: str = "Ready for Release"
 
 
+NOTIFY_CHANNEL_TYPES = ("slack", "webhook", "command")
+
+
+@dataclass(frozen=True)
+class NotifyChannel:
+    """One place notifications go. `url` (slack, webhook) is a secret: it is redacted everywhere."""
+
+    type: str  # slack | webhook | command
+    url: str | None = None
+    argv: tuple[str, ...] = ()  # command: the program and its arguments; the event JSON comes on stdin
+    events: tuple[str, ...] = ()  # () = every event
+    name: str = ""  # how the report names it (default: the type and its position)
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Built-in notifications: each state change goes to every channel, once."""
+
+    channels: tuple[NotifyChannel, ...] = ()
+    timeout: float = 5.0  # per request (or per command run)
+    retries: int = 2  # further attempts after a failure that may pass (429, 5xx, no connection)
+    max_wait: float = 30.0  # cap on the waiting between attempts, per message (Retry-After included)
+    report_url: str | None = None  # where readers find the report; {report} is its file name
+
+
+@dataclass(frozen=True)
+class AnnotationSettings:
+    """Grafana annotations (HTTP API /api/annotations): the deploy, the watch window, the verdict."""
+
+    url: str  # Grafana's base URL, like https://grafana.example.com
+    token_env: str = "GRAFANA_TOKEN"  # the variable holding a service account token (sent as a bearer token)
+    dashboard_uid: str | None = None  # None: organisation-wide annotations
+    panel_id: int | None = None
+    tags: tuple[str, ...] = ()  # added to env, version and verdict
+    timeout: float = 5.0
+    retries: int = 2
+    max_wait: float = 30.0
+
+
 @dataclass(frozen=True)
 class Environment:
     name: str
@@ -225,6 +264,8 @@ class Environment:
     gate: GateSettings = field(default_factory=GateSettings)
     registry: RegistrySettings | None = None
     canary: CanarySettings = field(default_factory=CanarySettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    annotations: AnnotationSettings | None = None
 
     @property
     def production(self) -> bool:

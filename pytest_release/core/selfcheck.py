@@ -56,6 +56,7 @@ class Facts:
     retrospectives_demanded: Sequence[str] = ()
     retrospectives_written: Sequence[str] = ()
     incomplete: Sequence[str] = field(default_factory=tuple)
+    notifications: Sequence[tuple[bool, str]] = ()  # (delivered, line) per notification and annotation sent
 
 
 RELEASED = ("Released", "Released-with-override")
@@ -92,6 +93,10 @@ def evaluate(f: Facts) -> list[CheckItem]:
         written = kind in f.retrospectives_written
         items.append(CheckItem(written, f"{kind} retrospective " + ("recorded" if written else "NOT recorded")))
     items.append(_skips_item(f))
+    if f.notifications:
+        lost = [text for ok, text in f.notifications if not ok]
+        items.append(CheckItem(not lost, "notifications and annotations NOT delivered: " + "; ".join(lost) if lost
+                               else f"notifications and annotations: all {len(f.notifications)} delivered"))
     return items
 
 

@@ -61,4 +61,5 @@ def gather(ctx: ReleaseContext, bookkeeping: Bookkeeping | None, phases: Sequenc
         retrospectives_demanded=tuple(b.retrospectives_demanded) if b else (),
         retrospectives_written=tuple(b.retrospectives_written) if b else (),
         incomplete=tuple(state.incomplete),
+        notifications=tuple(ctx.report.extra.get("notifications") or ()),
     )
