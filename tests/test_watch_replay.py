@@ -39,7 +39,10 @@ def test_clean_traffic_is_released_with_a_row_a_line_and_a_chart_per_metric(repl
 
     lines = progress_lines(result)
     assert len(lines) == 15
-    assert lines[0].startswith("[release] watch T+1m of 15m, 14m left · error_rate 0.0x")
+    assert lines[0] == (
+        "[release] watch T+1m of 15m, 14m left · error_rate 0 vs 0.01 = 0.00x · p99_latency 0.2 vs 0.2 = 1.00x · "
+        "request_rate 10 vs 10 = 1.00x · saturation 0.25 vs 0.25 = 1.00x · 600 requests in the last 1m (10/s) · status ok"
+    )
     assert lines[-1].startswith("[release] watch T+15m of 15m, 0s left")
     assert all(line.endswith("status ok") for line in lines)
 

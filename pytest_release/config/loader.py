@@ -492,8 +492,12 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
                 continue
             overrides[key] = rule.get(key, None, convert)
         rule.read.add("enabled")
+        base = default_rule(name)
+        soft, hard = overrides.get("soft", base.soft), overrides.get("hard", base.hard)
+        if soft is not None and hard is not None and soft >= hard:
+            rule.fail(f"soft ({soft}) must be below hard ({hard})", "soft")
         try:
-            MetricRule(**{**default_rule(name).__dict__, "name": name, **overrides})
+            MetricRule(**{**base.__dict__, "name": name, **overrides})
         except ValueError as exc:
             message = str(exc).split(": ", 1)[-1]
             where = next((k for k in ("lost", "soft", "hard", "floor", "direction") if k in message), None)

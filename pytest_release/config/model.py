@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -12,6 +12,8 @@ from pytest_release.core.judge import (  # noqa: F401  (DEFAULT_RULES re-exporte
     DEFAULT_MIN_REQUESTS,
     DEFAULT_NO_DATA_AFTER,
     DEFAULT_RULES,
+    MetricRule,
+    default_rule,
 )
 from pytest_release.core.restrictions import ApprovalPolicy, ChangeCalendar
 
@@ -107,6 +109,27 @@ class MetricRuleSettings:
 
     name: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def rule(self) -> MetricRule:
+        """The judge's rule: its default for this metric with the overrides on top."""
+        return replace(default_rule(self.name), name=self.name, **self.overrides)
+
+    @property
+    def direction(self) -> str:
+        return self.rule.direction
+
+    @property
+    def soft(self) -> float | None:
+        return self.rule.soft
+
+    @property
+    def hard(self) -> float | None:
+        return self.rule.hard
+
+    @property
+    def floor(self) -> float:
+        return self.rule.floor
 
 
 @dataclass(frozen=True)

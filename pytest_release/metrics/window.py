@@ -22,14 +22,11 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence, Union
 from pytest_release.adapters.traffic import TrafficGenerator
 from pytest_release.clock import Clock
 from pytest_release.core.judge import (
-    DEFAULT_RULES,
     HEALTH_METRIC,
-    MetricRule,
     Poll,
     Status,
     WatchDecision,
     WatchPolicy,
-    default_rule,
     evidence,
     format_elapsed,
 )
@@ -107,17 +104,12 @@ class HealthCheck:
 def watch_policy(settings: "WatchSettings") -> WatchPolicy:
     """The judge's policy from an environment's `watch:` settings: each rule is the judge's
     default for its metric with release.yaml's overrides on top."""
-    rules = tuple(_rule(r.name, r.overrides) for r in settings.rules)
+    rules = tuple(r.rule for r in settings.rules)
     return WatchPolicy(
         rules=rules, no_data_after=settings.no_data_after, min_requests=settings.min_requests,
         health_failures_hard=settings.health_failures_hard, interval=settings.interval,
         health_metric=HEALTH_METRIC if settings.health_query else None, health_query=settings.health_query,
     )
-
-
-def _rule(name: str, overrides: Mapping[str, object]) -> MetricRule:
-    base = DEFAULT_RULES.get(name) or default_rule(name)
-    return dataclasses.replace(base, name=name, **overrides)  # type: ignore[arg-type]
 
 
 def measure_baseline(

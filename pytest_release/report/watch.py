@@ -24,7 +24,7 @@ from pytest_release.core.judge import (
     health_reading,
     no_data_words,
     ratio_words,
-    summarize,
+    traffic_words,
 )
 from pytest_release.report.charts import ChartPoint, metric_chart, threshold_lines
 from pytest_release.report.document import Block, Section, write_atomically
@@ -80,10 +80,29 @@ def data_range(poll: Poll) -> str:
     return f"{start}–{end}"
 
 
-def progress_line(elapsed: float, remaining: float, decision: WatchDecision) -> str:
-    """The terminal's line for one poll: elapsed of total, what is left, each ratio, the status."""
+def reading_words(r: MetricReading) -> str:
+    """One metric for the terminal: its value against what it is compared with, and the ratio
+    (`p99_latency 0.34 vs 0.2 = 1.70x soft`); no data says since when or why."""
+    if r.classification is Classification.NO_DATA:
+        return f"{r.metric} {no_data_words(r)}"
+    if r.ratio is None:
+        return f"{r.metric} {_num(r.value)} (no baseline)"
+    ratio = f"{r.ratio:.2f}x" if math.isfinite(r.ratio) else ratio_words(r)
+    mark = f" {r.classification.value}" if r.classification in (Classification.SOFT, Classification.HARD) else ""
+    return f"{r.metric} {_num(r.value)} vs {_num(r.effective_baseline)} = {ratio}{mark}"
+
+
+def progress_line(elapsed: float, remaining: float, decision: WatchDecision, traffic: str = "") -> str:
+    """The terminal's line for one poll: elapsed of total, what is left, each metric's value,
+    baseline and ratio, the traffic the poll saw, the status."""
     total = elapsed + remaining
-    return f"watch {format_elapsed(elapsed)} of {duration_words(total)}, {duration_words(remaining)} left · {summarize(decision)}"
+    parts = [reading_words(r) for r in decision.readings]
+    if decision.health_failures:
+        parts.append(f"health failed x{decision.health_failures}")
+    if traffic:
+        parts.append(traffic)
+    parts.append(f"status {decision.status.value}")
+    return f"watch {format_elapsed(elapsed)} of {duration_words(total)}, {duration_words(remaining)} left · " + " · ".join(parts)
 
 
 class WatchRecorder:
@@ -162,7 +181,8 @@ class WatchRecorder:
             if r is not None:
                 points.append(ChartPoint(poll.elapsed, r.value, r.classification.value))
         self.write_charts(max(self.duration, poll.elapsed + remaining))
-        self.say(progress_line(poll.elapsed, remaining, decision))
+        traffic = traffic_words(self.policy, poll.requests) if poll.requests is not None else ""
+        self.say(progress_line(poll.elapsed, remaining, decision, traffic))
         if poll.error:
             self.say(f"  metrics backend: {poll.error}")
         self.flush()
