@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pytest_release.config import ConfigError, load_config
 from pytest_release.core.judge import Poll, judge
 from pytest_release.metrics.window import watch_policy
-from pytest_release.phases.canary import step_policy
+from pytest_release.phases.traffic_shift import step_policy
 
 
 def write(tmp_path: Path, text: str) -> Path:

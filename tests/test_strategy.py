@@ -229,9 +229,10 @@ def test_the_strategy_s_change_summary_starts_at_the_last_tag_tag_pattern_names(
     """Phase 2 reads "the changes since the last release" through tag.pattern, as the gate and
     phase 6 do; it used to hard-code release/*, so a project tagging deploy/{env}/{version} had
     the risk of changes that were released long ago counted again."""
-    from types import SimpleNamespace
+    from types import MethodType, SimpleNamespace
 
     from pytest_release.config import ChangeSettings, GateSettings, TagSettings
+    from pytest_release.context import ReleaseContext
     from pytest_release.phases import strategy
 
     root = tmp_path / "project"
@@ -247,12 +248,13 @@ def test_the_strategy_s_change_summary_starts_at_the_last_tag_tag_pattern_names(
     (root / "a.txt").write_text("3")
     git(root, "commit", "-qam", "fix: the only change of this release")
     ctx = SimpleNamespace(
-        choices=SimpleNamespace(change_summary=None),
+        choices=SimpleNamespace(change_summary=None, git_sha=None), _changes=None,
         env=SimpleNamespace(name="local", gate=GateSettings(changes=ChangeSettings())),
         config=SimpleNamespace(root=root, tag=TagSettings(pattern="deploy/{env}/{version}")),
     )
+    ctx.changes = MethodType(ReleaseContext.changes, ctx)  # the context's one reader of git, for real
     summary, error = strategy.change_summary(ctx)
     assert error is None
     assert summary.base == "deploy/local/v1"
     assert [c.subject for c in summary.commits] == ["fix: the only change of this release"]
-    assert summary.of_kind("breaking") == []
+    assert list(summary.of_kind("breaking")) == []

@@ -451,7 +451,7 @@ def _read_metrics(node: _Node) -> MetricsSettings:
     return settings
 
 
-_RULE_KEYS = {"direction": _str, "soft": _factor, "hard": _factor, "floor": _ranged(_number, low=0), "lost": _ranged(_number, low=0, high=1), "needs_traffic": _bool}
+_RULE_KEYS = {"direction": _str, "soft": _factor, "hard": _factor, "floor": _ranged(_number, low=0), "lost": _number, "needs_traffic": _bool}
 
 
 def _string_map(node: _Node, key: str) -> dict[str, str]:
@@ -518,7 +518,7 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
         interval=node.get("interval", 60.0, _positive_duration),
         baseline=node.get("baseline", 300.0, _positive_duration),
         no_data_after=node.get("no_data_after", DEFAULT_NO_DATA_AFTER, _positive_duration),
-        min_requests=node.get("min_requests", DEFAULT_MIN_REQUESTS, _ranged(_number, low=0)),
+        min_requests=node.get("min_requests", DEFAULT_MIN_REQUESTS, _non_negative),
         health_query=node.get("health_query", "", _str).strip(),
         health_check=node.get("health_check", True, _bool),
         health_timeout=node.get("health_timeout", 10.0, _positive_duration),
@@ -536,7 +536,7 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
 def _non_negative(value: Any) -> float:
     value = _number(value)
     if not value >= 0 or value == float("inf"):
-        raise ValueError(f"expected a finite number >= 0 (requests per poll), got {value!r}")
+        raise ValueError(f"must be 0 or more (a finite number >= 0, requests per poll), got {value!r}")
     return value
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_release.adapters import git
 from pytest_release.adapters.git import ChangeSummary
 from pytest_release.context import ReleaseContext
 from pytest_release.core import strategy as plan
@@ -79,22 +78,9 @@ def signals(ctx: ReleaseContext) -> plan.Signals:
 
 
 def change_summary(ctx: ReleaseContext) -> tuple[ChangeSummary | None, str | None]:
-    """The pre-release gate's change summary when it left one, else read from git now."""
-    for holder in (ctx.choices, ctx):
-        summary = getattr(holder, "change_summary", None)
-        if summary is not None and hasattr(summary, "of_kind"):
-            return summary, None
-    changes = getattr(getattr(ctx.env, "gate", None), "changes", None)
-    try:
-        summary = git.change_summary(
-            ctx.config.root,
-            tag_pattern=getattr(changes, "tag_pattern", None) or "release/*",
-            components=getattr(changes, "components", None) or None,
-            ticket_pattern=getattr(changes, "ticket_pattern", None) or git.DEFAULT_TICKET_PATTERN,
-        )
-    except Exception as exc:  # no git, no repository, no history: the risk is unknown
-        return None, str(exc)
-    return summary, None
+    """The commits since the last release, as the gate read them (ReleaseContext.changes: read
+    once, through the tag pattern)."""
+    return ctx.changes()
 
 
 def manual_restriction(ctx: ReleaseContext) -> str | None:
