@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.release_runs import kill_stray_group
 
 ROOT_ONLY = "mounting a small tmpfs (a really full or read-only disk) needs root"
 
@@ -59,7 +58,8 @@ def test_an_explicit_rollback_target_that_does_not_serve_is_an_open_risk(demo_re
 
 # --- signals that come twice: the exit status is the verdict's -----------------------------------
 PAUSING_DEPLOY = """#!/usr/bin/env bash
-# The demo's deploy script, held at the start of a deploy (not a rollback) until $GO_FILE exists.
+# The demo's deploy script, held at the start of a deploy (not a rollback) until $GO_FILE exists;
+# --rollback and everything else pass straight through.
 if [[ " $* " == *" --version "* && -n "${GO_FILE:-}" ]]; then
     echo "deploy: waiting for the go"
     while [[ ! -e "$GO_FILE" ]]; do sleep 0.05; done
@@ -105,12 +105,12 @@ def test_two_signals_during_the_deploy_end_in_the_verdict_s_exit_status(demo_rel
         proc.send_signal(second)
         out = proc.stdout.read()
         proc.wait(timeout=120)
+        serving = demo_release.demo.version()
     finally:
         proc.kill()
-        kill_stray_group(demo_release.demo.env["DEMO_STATE_DIR"])
     assert proc.returncode == 10, out
     assert "exit status: 10" in out and "rollback succeeded" in out
-    assert demo_release.demo.version() == "v1"
+    assert serving == "v1"
     assert "**Rolled-Back**" in demo_release.report()
 
 
@@ -165,27 +165,46 @@ def test_a_release_dir_without_room_aborts_before_anything_is_touched(demo_relea
     assert "deploying v2" not in result.stdout.str()
 
 
-@pytest.mark.parametrize("world", ["read-only", "full"])
-def test_a_report_that_cannot_be_written_after_the_deploy_started_still_rolls_back(demo_release, paused_deploy, small_release_dir, world):
-    # Room for the gate's 16 MiB: a 64 MiB mount, made read-only or filled once the deploy started.
-    subprocess.run(["mount", "-o", "remount,size=64m", str(small_release_dir)], check=True)
+def _report_write_failure_mid_deploy(demo_release, go: Path, break_the_dir) -> tuple[subprocess.Popen, str, str | None]:
     proc = demo_release.popen("v3-bad")
     try:
         demo_release.wait_for_report("deploy: waiting for the go")
-        if world == "read-only":
-            subprocess.run(["mount", "-o", "remount,ro", str(small_release_dir)], check=True)
-        else:
-            _fill(small_release_dir, leave=0)
-        paused_deploy.write_text("go")
+        break_the_dir()
+        go.write_text("go")
         out = proc.stdout.read()
         proc.wait(timeout=120)
+        serving = demo_release.demo.version()
     finally:
         proc.kill()
-        kill_stray_group(demo_release.demo.env["DEMO_STATE_DIR"])
+    return proc, out, serving
+
+
+def _assert_rolled_back_blind(proc: subprocess.Popen, out: str, serving: str | None) -> None:
     assert "INTERNALERROR" not in out, out
     assert proc.returncode == 10, out
     assert "REPORT NOT WRITTEN" in out
     assert "Rolled-Back: the release report could not be written" in out
     assert "rollback succeeded: v1 is serving again" in out
     assert "exit status: 10" in out
-    assert demo_release.demo.version() == "v1"
+    assert serving == "v1"
+
+
+def test_a_release_dir_made_read_only_mid_deploy_still_rolls_back(demo_release, paused_deploy):
+    """Root ignores permissions, so the directory is made immutable (chattr +i): no file can be
+    created or replaced in it, as on a read-only mount or for a user without write permission."""
+    if os.geteuid() != 0:
+        pytest.skip("chattr +i needs root")
+    release_dir = demo_release.release_dir
+    try:
+        proc, out, serving = _report_write_failure_mid_deploy(
+            demo_release, paused_deploy, lambda: subprocess.run(["chattr", "+i", str(release_dir)], check=True))
+    finally:
+        subprocess.run(["chattr", "-i", str(release_dir)], capture_output=True)
+    _assert_rolled_back_blind(proc, out, serving)
+
+
+def test_a_full_disk_mid_deploy_still_rolls_back(demo_release, paused_deploy, small_release_dir):
+    # Room for the gate's 16 MiB: a 64 MiB mount, filled once the deploy started.
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_release_dir)], check=True)
+    proc, out, serving = _report_write_failure_mid_deploy(demo_release, paused_deploy, lambda: _fill(small_release_dir, leave=0))
+    _assert_rolled_back_blind(proc, out, serving)
