@@ -126,6 +126,7 @@ class ReleaseContext:
         self.current_phase = Phase.GATE
         self.smoke_user_cases: tuple[str, ...] = ()  # the project's own release_phase("smoke") tests
         self.stash = pytest.Stash()  # each phase's own state, under keys its module declares
+        self.record_lost: str | None = None  # why the report could not be written, once it could not
         self.interrupts = InterruptGate(self._interrupted_by, self._signal_noted)
         self.env_lock: EnvLock | None = None  # the environment's lock, once the session holds it
 
@@ -176,6 +177,7 @@ class ReleaseContext:
         if problem in self.state.incomplete:
             return
         self.state.incomplete.append(problem)
+        self.record_lost = self.record_lost or f"the release report could not be written: {problem}"
         # The audit trail is part of the release: without it, nothing more is deployed. Before
         # the live change that is an abort; after it, a rollback (which goes on writing blind).
         state = self.state

@@ -100,7 +100,7 @@ def test_init_a_copy_of_the_demo_fill_the_blanks_and_release_it(demo_release):
     written = {name: (project / name).read_text() for name in ("release.yaml", "scripts/deploy.sh", ".env.example")}
 
     # A blank left anywhere: a usage error naming the key, before anything runs.
-    with pytest.raises(ConfigError, match=r"release\.yaml: environments: staging: current_version: url: still the blank pytest --release-init left"):
+    with pytest.raises(ConfigError, match=r"release\.yaml:\d+: environments\.staging\.current_version\.url: still the blank pytest --release-init left"):
         load_config(config)
 
     # Run again: nothing is overwritten, even after the user changed the files.
