@@ -212,6 +212,7 @@ class ReleaseContext:
                 "Strategy": f"{c.strategy} ({c.strategy_by})",
                 "Config": str(self.config.path),
                 "Release dir": str(self.config.release_dir),
+                "Metrics": self.metrics_settings(),
                 "Started": timestamp(self.started_at),
                 "Host": socket.gethostname(),
             }
@@ -353,6 +354,12 @@ class ReleaseContext:
         if self._provider is None:
             self._provider = self._make_provider()
         return self._provider
+
+    def metrics_settings(self) -> str:
+        """The backend as the judge sees it (flavour, detected or configured, the query settings in
+        effect, when a sample is stale), for the report header; until phase 1 asked it, the URL."""
+        line = getattr(self._provider, "settings_line", None)
+        return line() if callable(line) else f"{self.env.metrics.provider} at {self.env.metrics.url or 'the smoke base URL'}"
 
     def _make_provider(self) -> MetricsProvider:
         return make_provider(self.env, config_path=self.config.path, clock=self.clock)

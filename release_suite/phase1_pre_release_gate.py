@@ -86,7 +86,8 @@ def test_observability_reachable(release):
         release.metrics().check_reachable()
     except MetricsUnavailable as exc:
         pytest.fail(f"observability backend unreachable: {exc} (a blind release is not started)")
-    release.section_note("Observability", f"{release.env.metrics.provider} at {release.env.metrics.url} answers.")
+    release.update_header()  # the backend's flavour and the query settings in effect
+    release.section_note("Observability", f"{release.metrics_settings()}: answers.")
 
 
 def test_smoke_tests_exist(release):

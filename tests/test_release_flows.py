@@ -180,3 +180,10 @@ def test_a_credential_variable_named_in_the_config_is_redacted_whatever_its_name
     everything = result.stdout.str() + result.stderr.str() + demo_release.report() + (demo_release.pytester.path / "junit.xml").read_text()
     assert secret not in everything
     assert "bad credential ***" in everything
+
+
+def test_the_report_header_names_the_metrics_backend_and_its_settings(demo_release):
+    result = demo_release.run("v2")
+    assert result.ret == 0, result.stdout.str()
+    header = demo_release.report().split("## Phase 1", 1)[0]
+    assert "| Metrics | scrape" in header, header
