@@ -69,7 +69,7 @@ from pytest_release.core.judge import (
     no_data_words,
 )
 from pytest_release.core.timeline import Step, judge_timeline as judge_steps
-from pytest_release.metrics import MetricsUnavailable
+from pytest_release.metrics import MetricsUnavailable, judged_reasons
 from pytest_release.metrics.factory import make_provider
 from pytest_release.metrics.window import watch_policy
 from pytest_release.options import read_backtest
@@ -176,8 +176,9 @@ def collect_polls(provider: Any, rng: BacktestRange, interval: float, *, method:
 
 
 def _poll(rng: BacktestRange, when: dt.datetime, values: Mapping[str, float | None]) -> Poll:
+    missing = judged_reasons(values)  # an instant poll's Samples: the reasons a live poll hands the judge
     values = dict(values)
-    return Poll(elapsed=(when - rng.start).total_seconds(), values=values, requests=values.get("requests"))
+    return Poll(elapsed=(when - rng.start).total_seconds(), values=values, requests=values.get("requests"), missing=missing)
 
 
 # --- judging ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import requests
 from pytest_release.backtest import parse_range, run_backtest
 from pytest_release.clock import RealClock
 from pytest_release.config import DEFAULT_RULES
-from pytest_release.core.judge import MetricRule, WatchPolicy
+from pytest_release.core.judge import WatchPolicy
 from pytest_release.metrics import WAITING, MetricsUnavailable
 from pytest_release.metrics.prometheus import PrometheusProvider
 from pytest_release.metrics.promql import MetricNames, default_queries
@@ -23,7 +23,7 @@ from tests.support.prometheus_server import module_prometheus_factory  # noqa: F
 from tests.support.replay import DATA_START, T0, scenarios
 from tests.support.victoria_server import module_victoria_factory  # noqa: F401 (fixture)
 
-POLICY = WatchPolicy(rules=tuple(MetricRule(name, **rule) for name, rule in DEFAULT_RULES.items()))
+POLICY = WatchPolicy(rules=tuple(DEFAULT_RULES.values()))  # the runbook's (issue11: DEFAULT_RULES holds MetricRule)
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)  # "now" for parse_range: after the scenarios
 
 

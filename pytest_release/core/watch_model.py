@@ -219,7 +219,9 @@ class Poll:
     # Why the backend gave no values this poll (unreachable, timed out), in words; None when it
     # answered. Named in the no-data explanation so "no data" says whose fault it is.
     error: str | None = None
-    # Why a metric is None, per metric, as the provider saw it ("newest sample 30s old").
+    # Why a metric is None, per metric, when the data cannot tell (the backend answered as of
+    # another time, no window fits after the change yet): named in the no-data words instead of
+    # "no sample". Every driver fills it alike (metrics.judged_reasons).
     missing: Mapping[str, str] | None = None
     # The data range each value rests on (start, end), per metric, when the provider knows it.
     coverage: Mapping[str, tuple[Any, Any]] | None = None

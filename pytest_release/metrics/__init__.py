@@ -41,12 +41,17 @@ class Samples(dict):  # type: ignore[type-arg]
         super().__init__(values)
         self.missing_reasons: dict[str, str] = dict(missing_reasons or {})
         self.coverage: dict[str, tuple[dt.datetime, dt.datetime]] = dict(coverage or {})
+        # Set by `missing`: the one reason the whole poll has no values (the backend answered
+        # as of another time, no window fits after the change yet, the backend failed).
+        self.poll_reason: str | None = None
 
     @classmethod
     def missing(cls, metrics: Iterable[str], reason: str) -> Samples:
         """Every metric None for the same reason."""
         names = list(metrics)
-        return cls(dict.fromkeys(names), missing_reasons=dict.fromkeys(names, reason))
+        samples = cls(dict.fromkeys(names), missing_reasons=dict.fromkeys(names, reason))
+        samples.poll_reason = reason
+        return samples
 
     def newest(self) -> dt.datetime | None:
         """The newest sample time any value rests on (None without coverage)."""
@@ -57,6 +62,23 @@ class Samples(dict):  # type: ignore[type-arg]
         """The earliest moment any value reaches back to (None without coverage)."""
         starts = [start for start, _ in self.coverage.values()]
         return min(starts) if starts else None
+
+
+def judged_reasons(values: Mapping[str, float | None]) -> dict[str, str] | None:
+    """The missing reasons a poll hands the judge (`Poll.missing`), the same from every driver.
+
+    Only a reason about the poll as a whole (`Samples.missing`: the backend answered as of
+    another time, no window fits after the change yet, the backend failed) is something the
+    judge could not tell from the data: it is named in the no-data words. A metric's own
+    absence (a scrape gap, a stale newest sample, an empty result) is "no sample" to the judge,
+    because that is all a backtest's range points can say (they are None where the data is
+    stale or absent, with no reason), and a live window must decide every history exactly as
+    the backtest does (core.timeline). The per-metric reasons stay on the Samples for the
+    provider's callers and tests."""
+    reason = getattr(values, "poll_reason", None)
+    if not reason:
+        return None
+    return {metric: reason for metric, value in values.items() if value is None}
 
 
 class MetricsProvider(Protocol):

@@ -31,7 +31,7 @@ from pytest_release.core.judge import (
     format_elapsed,
 )
 from pytest_release.core.timeline import Step, WindowJudge
-from pytest_release.metrics import MetricsProvider, MetricsUnavailable
+from pytest_release.metrics import MetricsProvider, MetricsUnavailable, judged_reasons
 
 if TYPE_CHECKING:
     from pytest_release.config import WatchSettings
@@ -226,10 +226,11 @@ class WatchWindow:
         return outcome
 
     def _poll(self, elapsed: float) -> Poll:
-        """One poll: the metrics at this instant (with the provider's reasons for a missing value
-        and the data range each rests on, when it gives them) and the health script's answer."""
+        """One poll: the metrics at this instant (with the reason the whole poll has no values,
+        when the provider gives one: `judged_reasons`, as the backtest's polls have them; and the
+        data range each value rests on, for the report) and the health script's answer."""
         sampled = self.provider.sample(self.clock.now(), self.interval, self._not_before)  # a Samples: reasons and coverage
-        missing = dict(getattr(sampled, "missing_reasons", None) or {})
+        missing = judged_reasons(sampled) or {}
         coverage = dict(getattr(sampled, "coverage", None) or {})
         values = dict(sampled)
         error = getattr(self.provider, "last_error", None)
