@@ -87,7 +87,7 @@ def test_observability_reachable(release):
     except MetricsUnavailable as exc:
         pytest.fail(f"observability backend unreachable: {exc} (a blind release is not started)")
     release.update_header()  # the backend's flavour and the query settings in effect
-    release.section_note("Observability", f"{release.metrics_settings()}: answers.")
+    release.section_note("Observability", f"{release.env.metrics.provider} at {release.env.metrics.url} answers ({release.metrics_settings()}).")
 
 
 def test_smoke_tests_exist(release):
