@@ -46,6 +46,7 @@ from pytest_release.config.schema import (
     _duration,
     _factor,
     _int,
+    _limit,
     _Node,
     _number,
     _positive_duration,
@@ -451,7 +452,11 @@ def _read_metrics(node: _Node) -> MetricsSettings:
     return settings
 
 
-_RULE_KEYS = {"direction": _str, "soft": _factor, "hard": _factor, "floor": _ranged(_number, low=0), "lost": _number, "needs_traffic": _bool}
+_RULE_KEYS = {
+    "direction": _str, "soft": _factor, "hard": _factor, "floor": _ranged(_number, low=0), "lost": _number,
+    "needs_traffic": _bool, "max": _limit, "min": _limit, "limit": _str,
+}
+_NULLABLE_RULE_KEYS = ("soft", "hard", "lost", "max", "min")
 
 
 def _string_map(node: _Node, key: str) -> dict[str, str]:
@@ -486,7 +491,7 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
             if key not in rule.data:
                 rule.read.add(key)
                 continue
-            if key in ("soft", "hard", "lost") and rule.data[key] is None:
+            if key in _NULLABLE_RULE_KEYS and rule.data[key] is None:
                 rule.read.add(key)
                 overrides[key] = None  # null: this threshold is off
                 continue
@@ -500,7 +505,7 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
             MetricRule(**{**base.__dict__, "name": name, **overrides})
         except ValueError as exc:
             message = str(exc).split(": ", 1)[-1]
-            where = next((k for k in ("lost", "soft", "hard", "floor", "direction") if k in message), None)
+            where = next((k for k in ("lost", "soft", "hard", "floor", "direction", "max", "min", "limit") if message.startswith(k)), None)
             rule.fail(message, where)
         rules.append(MetricRuleSettings(name=name, overrides=overrides))
         rule.finish()

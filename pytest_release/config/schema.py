@@ -209,6 +209,24 @@ class EnvUse:
         return message
 
 
+_LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|ms|s)\s*$")
+
+
+def _limit(value: Any) -> float:
+    """An absolute limit in the metric's own unit: a number, a percentage ("1%" is 0.01, for
+    error_rate) or a time ("300ms", "0.5s", for p99_latency, which is in seconds)."""
+    if isinstance(value, str):
+        match = _LIMIT.match(value)
+        if not match:
+            raise ValueError(f"expected a number, a percentage like '1%' or a time like '300ms', got {_shown(value)}")
+        number, unit = float(match.group(1)), match.group(2)
+        return number / 100 if unit == "%" else number / 1000 if unit == "ms" else number
+    number = _number(value)
+    if number < 0:
+        raise ValueError(f"an absolute limit cannot be negative, got {_shown(value)}")
+    return number
+
+
 def expand_env(value: Any, environ: Mapping[str, str], file: Path, used: EnvUse | None = None, path: str = "", line: int | None = None) -> Any:
     """Replace ${VAR} and ${VAR:-default} in every string of the loaded YAML, keeping the lines
     each mapping and list remembers. An unset variable is an error naming the key path."""

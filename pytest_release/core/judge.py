@@ -54,6 +54,7 @@ import math
 from typing import Mapping, Sequence
 
 from pytest_release.core.explain import evidence, no_data_words, ratio_words, summarize
+from pytest_release.core.limits import breached_limit, limit_words
 from pytest_release.core.health import _health_ok, _health_streak, _judge_health, health_reading
 from pytest_release.core.readings import (
     _clean_baseline,
@@ -111,6 +112,9 @@ __all__ = [
     "HEALTH_METRIC",
     "default_rule",
 ]
+
+
+_RANK = {Classification.OK: 0, Classification.SOFT: 1, Classification.HARD: 2}
 
 
 def _ratio(rule: MetricRule, value: float, eb: float | None) -> float | None:
@@ -229,6 +233,13 @@ def _judge_value(
         else:
             size = f"{shown}x below {where}"
         explanation = f"{name} {_fmt_num(value)} is {size}; {_verdict_words(rule, classification)}"
+    beyond = breached_limit(rule, value)
+    if beyond is not None:
+        explanation = f"{explanation}; {name} {_fmt_num(value)} is {beyond.words}"
+        if _RANK[beyond.classification] > _RANK[classification]:
+            classification, threshold = beyond.classification, beyond.limit
+    elif limit_words(rule):
+        explanation = f"{explanation}; {limit_words(rule)}"
     reading = MetricReading(
         metric=name,
         value=value,
@@ -242,6 +253,9 @@ def _judge_value(
     if classification not in (Classification.SOFT, Classification.HARD):
         return reading, None
     status = Status(classification.value)
+    if beyond is not None and threshold == beyond.limit and beyond.classification is classification:
+        trigger = f"{name} {_fmt_num(value)} {beyond.words} at {at}"
+        return reading, _Finding(status, f"{status.value} breach at {at}: {explanation}", trigger, name, key=f"limit:{name}")
     assert ratio is not None
     if math.isinf(ratio):
         trigger = (

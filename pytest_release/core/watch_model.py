@@ -83,6 +83,11 @@ class MetricRule:
     # Lower-is-worse metrics only: a value under this fraction of a baseline that had traffic is
     # a hard breach of its own ("traffic lost"), whatever `hard` says. None disables it.
     lost: float | None = None
+    # Absolute limits (an SLO), judged beside the ratio: above `max` (higher-is-worse metrics) or
+    # below `min` (lower-is-worse) is a breach of severity `limit`, whatever the baseline was.
+    max: float | None = None
+    min: float | None = None
+    limit: str = "hard"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -119,6 +124,23 @@ class MetricRule:
                     f"{where}: lost must be a fraction of the baseline between 0 and 1 (0.1: under 10%"
                     f" of the baseline is traffic lost), got {self.lost!r}"
                 )
+        self._check_limits(where)
+
+    def _check_limits(self, where: str) -> None:
+        for label, side in (("max", "up"), ("min", "down")):
+            limit = getattr(self, label)
+            if limit is None:
+                continue
+            if not _is_real(limit) or not math.isfinite(limit) or limit < 0:
+                raise ValueError(f"{where}: {label} must be a finite number >= 0 (an absolute limit), got {limit!r}")
+            if self.direction != side:
+                worse = "higher" if side == "up" else "lower"
+                raise ValueError(
+                    f"{where}: {label} applies to a metric where {worse} is worse (direction {side!r});"
+                    f" this one has direction {self.direction!r}"
+                )
+        if self.limit not in ("hard", "soft"):
+            raise ValueError(f"{where}: limit must be 'hard' (roll back) or 'soft' (escalate), got {self.limit!r}")
 
 
 #: The runbook's rules for the standard metrics: the one home of every rule default (release.yaml

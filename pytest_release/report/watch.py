@@ -15,6 +15,7 @@ from typing import Callable, Mapping
 from pytest_release.core.judge import (
     Classification,
     MetricReading,
+    MetricRule,
     Poll,
     Status,
     WatchDecision,
@@ -80,6 +81,15 @@ def data_range(poll: Poll) -> str:
     return f"{start}–{end}"
 
 
+def limit_cell(rule: MetricRule) -> str:
+    """An absolute limit in the thresholds table: "max 0.3 (hard)", "—" without one."""
+    if rule.max is not None:
+        return f"max {_num(rule.max)} ({rule.limit})"
+    if rule.min is not None:
+        return f"min {_num(rule.min)} ({rule.limit})"
+    return "—"
+
+
 def reading_words(r: MetricReading) -> str:
     """One metric for the terminal: its value against what it is compared with, and the ratio
     (`p99_latency 0.34 vs 0.2 = 1.70x soft`); no data says since when or why."""
@@ -131,9 +141,10 @@ class WatchRecorder:
             f"Window {duration_words(duration)}, a poll every {duration_words(interval)}, each metric judged against the "
             f"baseline measured over {duration_words(baseline_seconds)} before the deploy."
         )
+        limited = any(r.max is not None or r.min is not None for r in policy.rules)
         section.table(
-            ["Metric", "Direction", "Baseline", "Floor", "Compared with", "Soft at", "Hard at"],
-            [self._baseline_row(r.name) for r in policy.rules],
+            ["Metric", "Direction", "Baseline", "Floor", "Compared with", "Soft at", "Hard at", *(["Limit"] if limited else [])],
+            [self._baseline_row(r.name) + ([limit_cell(r)] if limited else []) for r in policy.rules],
             title="Baseline and thresholds",
         )
         section.text(
