@@ -194,11 +194,11 @@ def _judge_rule(
     stable_value = _value(stable, name)
     vs_stable = judge(one, {name: stable_value}, [last])
     cs = vs_stable.readings[0]
-    series = f"{canary_series} against {stable_series}, same interval"
+    series = f"against {stable_series}, same interval"
     if _breached(cs):
-        explanation = f"{VS_STABLE} ({series}): {cs.explanation}"
+        explanation = f"{series}: {cs.explanation}"
         reading = dataclasses.replace(cs, explanation=explanation)
-        reasons = (f"{vs_stable.status.value} breach at {at}: {explanation}",)
+        reasons = (f"{vs_stable.status.value} breach at {at}: {VS_STABLE}, {explanation}",)
         trigger = None
         if vs_stable.status is Status.HARD:
             trigger = (
@@ -213,7 +213,7 @@ def _judge_rule(
         )
     if not _breached(cp):
         words = f"{ratio_words(cs)} the stable version, {ratio_words(cp)} the pre-release baseline: ok"
-        reading = dataclasses.replace(cs, explanation=f"{VS_STABLE} ({series}): {cs.explanation}")
+        reading = dataclasses.replace(cs, explanation=f"{series}: {cs.explanation}")
         return _Part(reading, Status.OK, (), None, None, (), row(cs.ratio, VS_STABLE, "ok", words))
     numbers = (
         f"{name} {canary_series} {_fmt_num(cs.value)} ({ratio_words(cp)} the pre-release baseline),"

@@ -21,11 +21,10 @@ def _num(x: float | None) -> str:
     return f"{x:.4g}"
 
 
-def _times(ratio: float | None, what: str) -> str:
-    if ratio is None:
-        return ""
-    shown = "unbounded" if math.isinf(ratio) else f"{ratio:.2f}x"
-    return f" ({shown} {what})"
+def _times(*pairs: tuple[float | None, str]) -> str:
+    """" (1.00x stable, 40.00x pre-release)": the ratios that were computed."""
+    shown = [f"{'unbounded' if math.isinf(r) else f'{r:.2f}x'} {what}" for r, what in pairs if r is not None]
+    return f" ({', '.join(shown)})" if shown else ""
 
 
 def _requests(count: float | None) -> str:
@@ -48,8 +47,8 @@ def add_poll(block: Block, poll: Poll, decision: PairedDecision) -> None:
     pre-release baseline), stable (its ratio to the pre-release baseline), the baseline."""
     at, status = format_elapsed(poll.elapsed), decision.status.value
     for row in decision.side_by_side:
-        canary = _num(row.canary) + _times(row.vs_stable, "stable") + _times(row.canary_vs_pre, "pre-release")
-        stable = _num(row.stable) + _times(row.stable_vs_pre, "pre-release")
+        canary = _num(row.canary) + _times((row.vs_stable, "stable"), (row.canary_vs_pre, "pre-release"))
+        stable = _num(row.stable) + _times((row.stable_vs_pre, "pre-release"))
         block.rows.append([
             at, status, row.metric, canary + _requests(poll.requests), stable + _requests(decision.stable_requests),
             _num(row.pre_release), row.comparison, _outcome(row),
