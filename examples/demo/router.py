@@ -165,6 +165,8 @@ class Balancer:
                     "versions": {s: v for s, (_, v) in routing.slots.items()},
                     "served": {s: 0 for s in SLOTS},
                     "preview_served": {s: 0 for s in SLOTS},
+                    "failed_by_fault": {s: 0 for s in SLOTS},
+                    "fault": dict(routing.fault),
                 }
             )
 
@@ -178,6 +180,8 @@ class Balancer:
             due = self._fault_due.get(slot, 0.0) + share
             failed = due >= 1.0 - 1e-9
             self._fault_due[slot] = due - 1.0 if failed else due
+            if failed and self.history:
+                self.history[-1]["failed_by_fault"][slot] += 1
             return failed
 
     def pick(self) -> tuple[str, int, str] | None:
