@@ -13,7 +13,11 @@ A step is judged by the watch window's judge against the baseline recorded befor
 for `canary.step_analysis`. With `canary.selector` (label matchers such as
 `version="{version}"`) the metrics are the new version's own, so a bad 5% canary is not diluted
 by the 95% still on the old version; request rate (a share of the total) and saturation (a
-process metric) are then left out unless `canary.rules` names them.
+process metric) are then left out unless `canary.rules` names them. With `canary.baseline:
+stable` (the default when `canary.stable_selector` is set too), every poll of a step also reads
+the stable version's own metrics over the same interval (metrics.paired) and the canary is judged
+against them (core.canary_compare): the canary alone worse rolls back as any breach; both
+versions degraded alike escalates as "not the release"; a stable side without data never passes.
 
 Blue-green. The blue-green switch: users move from the live side to the idle side in one step.
 
