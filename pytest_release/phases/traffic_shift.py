@@ -53,6 +53,7 @@ from pytest_release.metrics.paired import PairedWatchWindow
 from pytest_release.metrics.promql import render_selector
 from pytest_release.metrics.window import SoftAnswer, WatchWindow
 from pytest_release.report.canary import add_poll, findings, side_by_side_table
+from pytest_release.report.canary import summary as paired_summary
 from pytest_release.report.document import Block
 from pytest_release.report.watch import metric_cell
 
@@ -258,7 +259,8 @@ def analyse(ctx: ReleaseContext, step: CanaryStepPlan, section: Any) -> Any:
         else:
             cells = {r.metric: metric_cell(r) for r in decision.readings}
             rows.rows.append([format_elapsed(poll.elapsed), decision.status.value, *[cells.get(r.name, "") for r in policy.rules]])
-        ctx.say(f"canary {step.weight}% {format_elapsed(poll.elapsed)}, {remaining:.0f}s left: {summarize(decision)}")
+        line = paired_summary(decision) if isinstance(decision, PairedDecision) else summarize(decision)
+        ctx.say(f"canary {step.weight}% {format_elapsed(poll.elapsed)}, {remaining:.0f}s left: {line}")
         ctx.flush()
 
     def on_soft(decision: WatchDecision) -> SoftAnswer:

@@ -23,7 +23,7 @@ def _num(x: float | None) -> str:
 
 def _times(*pairs: tuple[float | None, str]) -> str:
     """" (1.00x stable, 40.00x pre-release)": the ratios that were computed."""
-    shown = [f"{'unbounded' if math.isinf(r) else f'{r:.2f}x'} {what}" for r, what in pairs if r is not None]
+    shown = [f"{'unbounded' if math.isinf(r) else f'{r:.2f}x'} {what}".strip() for r, what in pairs if r is not None]
     return f" ({', '.join(shown)})" if shown else ""
 
 
@@ -63,3 +63,17 @@ def findings(decisions: list[PairedDecision]) -> list[str]:
             if reason not in seen:
                 seen.append(reason)
     return seen
+
+
+def summary(decision: PairedDecision) -> str:
+    """One terminal line per poll: "error_rate 0.2 vs stable 0 (20.00x) hard · ... · status hard"."""
+    parts = []
+    for row in decision.side_by_side:
+        if row.comparison.endswith("stable") and row.vs_stable is not None:
+            parts.append(f"{row.metric} {_num(row.canary)} vs stable {_num(row.stable)}{_times((row.vs_stable, ''))} {row.outcome}")
+        else:
+            parts.append(f"{row.metric} {_num(row.canary)}{_times((row.canary_vs_pre, 'pre-release'))} {row.outcome}")
+    if decision.health_failures:
+        parts.append(f"health failed x{decision.health_failures}")
+    parts.append(f"status {decision.status.value}")
+    return " · ".join(parts)
