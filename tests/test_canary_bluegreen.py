@@ -126,7 +126,7 @@ def test_a_clean_canary_moves_traffic_step_by_step_and_each_step_is_a_check(lb_r
     result.stdout.fnmatch_lines([
         "*deploying v2 to local-lb (canary --canary-weight 5)*",
         "*phase4_smoke_test.py::test_smoke?write-item? PASSED*",
-        "*canary step 1/3 (5%): analysing for 8s (error_rate, p99_latency)",
+        "*canary step 1/3 (5%): analysing for 8s (error_rate, p99_latency vs the stable version)",
         "*canary 5% T+4s, 4s left: error_rate*",
         "*canary step 1/3 (5%): passed; next 50%",
         "*test_canary_step?5%? PASSED*",
@@ -156,7 +156,10 @@ def test_a_clean_canary_moves_traffic_step_by_step_and_each_step_is_a_check(lb_r
 def test_a_bad_canary_rolls_back_at_the_first_step_having_served_only_that_share(lb_release):
     result = lb_release.run("v3-bad", "--release-env=local-lb", "--junitxml=junit.xml")
     assert result.ret == 10, result.stdout.str()
-    result.stdout.fnmatch_lines(["Rolled-Back: canary step 1/4 (5%): error_rate breached *x baseline at T+*"])
+    result.stdout.fnmatch_lines([
+        "Rolled-Back: canary step 1/4 (5%): canary vs stable: error_rate breached *x the stable version at T+*"
+        " (the canary v3-bad *, the stable v1 *)*",
+    ])
     cases = junit_cases(lb_release.pytester)
     assert cases["test_canary_step[5%]"] == "failure"
     assert cases["test_canary_step[25%]"] == cases["test_canary_step[50%]"] == cases["test_canary_step[100%]"] == "skipped"
@@ -170,7 +173,9 @@ def test_a_bad_canary_rolls_back_at_the_first_step_having_served_only_that_share
     assert all(e["served"] == 0 for e in served if e["weight"] == 0)  # nothing after the rollback
     assert demo.version() == "v1"
     assert "--canary-weight 25" not in lb_release.report()
-    assert "| 1/4 | 5% | 12s | BREACH: error_rate breached" in lb_release.report()
+    report = lb_release.report()
+    assert "| 1/4 | 5% | 12s | BREACH: canary vs stable: error_rate breached" in report
+    assert "canary step 1/4 (5%): canary vs stable, per poll" in report.lower()  # both series, side by side
 
 
 def test_blue_green_smoke_tests_the_idle_side_then_switches(lb_release):

@@ -11,6 +11,12 @@ service, blue and green, so a release can run as a canary or as blue-green for r
   Preview requests are not counted: they are the release's own, not users'.
 - `GET /_router` on either listener answers the routing state and its history: for each routing
   (generation), the weights, the versions, and how many user requests each slot served.
+- A fault of the shared dependency (`router.py set --fault errors=0.4,delay=0.2`, or
+  `scripts/fault.sh`): a share of EVERY version's user requests fails with 503 ("shared
+  dependency unavailable") and every user request waits `delay` seconds longer, the same share
+  on each slot (every 5th of each slot's requests at 0.2), as when a database both versions
+  use fails. It hurts the stable version and the canary alike: the canary-vs-stable comparison
+  sees no difference, the pre-release baseline sees both degraded. `--fault ""` clears it.
 
 The routing lives in a JSON state file that `scripts/deploy.sh` rewrites (atomically, via
 `router.py set`); the router notices within 50 ms, and `set --wait` returns once it has.
@@ -18,7 +24,7 @@ The routing lives in a JSON state file that `scripts/deploy.sh` rewrites (atomic
 Usage:
   python router.py serve --port P --preview-port Q --state FILE [--host 127.0.0.1]
   python router.py set --state FILE [--primary SLOT] [--preview SLOT] [--weights blue=95,green=5]
-                       [--slot blue=PORT:VERSION ...] [--wait URL]
+                       [--slot blue=PORT:VERSION ...] [--fault errors=0.4,delay=0.2] [--wait URL]
   python router.py get --state FILE FIELD     (primary | preview | weight:SLOT)
 """
 
@@ -57,6 +63,7 @@ KNOWN_PATHS = ("/health", "/version", "/items")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 UPSTREAM_TIMEOUT = 60.0  # longer than the slowest demo answer (30 s)
 MAX_BODY_BYTES = 64 * 1024
+FAULT_KEYS = ("errors", "delay")  # a share of user requests failed; seconds added to each
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "host"}
 
 
@@ -69,6 +76,7 @@ class Routing:
     preview: str | None = None
     weights: dict[str, int] = field(default_factory=dict)
     slots: dict[str, tuple[int, str]] = field(default_factory=dict)  # slot -> (port, version)
+    fault: dict[str, float] = field(default_factory=dict)  # the shared dependency's fault: errors, delay
 
     @classmethod
     def parse(cls, data: Any) -> "Routing":
@@ -93,12 +101,45 @@ class Routing:
                 raise ValueError(f"{key} must be blue or green")
         return cls(
             generation=int(data.get("generation", 0)), primary=data.get("primary") or None,
-            preview=data.get("preview") or None, weights=weights, slots=slots,
+            preview=data.get("preview") or None, weights=weights, slots=slots, fault=parse_fault(data.get("fault")),
         )
 
     def routed(self) -> dict[str, int]:
         """The slots that take user traffic: a weight above 0 and an instance to send it to."""
         return {s: w for s, w in self.weights.items() if w > 0 and s in self.slots}
+
+
+def parse_fault(raw: Any) -> dict[str, float]:
+    """The fault of the state file: {"errors": share 0..1, "delay": seconds 0..10}; ValueError."""
+    if raw in (None, {}):
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError("fault must be an object like {\"errors\": 0.4}")
+    fault = {}
+    for key, value in raw.items():
+        if key not in FAULT_KEYS:
+            raise ValueError(f"fault: unknown key {key!r} (errors, delay)")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"fault.{key} must be a number")
+        high = 1.0 if key == "errors" else 10.0
+        if not 0 <= value <= high:
+            raise ValueError(f"fault.{key} must be from 0 to {high:g}, got {value}")
+        fault[key] = float(value)
+    return fault
+
+
+def fault_spec(text: str) -> dict[str, float]:
+    """`errors=0.4,delay=0.2` (`errors=40%` too) for `set --fault`; "" clears the fault."""
+    fault: dict[str, Any] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, _, value = part.partition("=")
+        percent = value.endswith("%")
+        try:
+            number = float(value.rstrip("%")) / (100 if percent else 1)
+        except ValueError:
+            raise ValueError(f"--fault: {part!r} is not KEY=NUMBER") from None
+        fault[key.strip()] = number
+    return parse_fault(fault)
 
 
 class Balancer:
@@ -108,6 +149,7 @@ class Balancer:
     def __init__(self) -> None:
         self.routing = Routing()
         self._current: dict[str, int] = {}
+        self._fault_due: dict[str, float] = {}  # per slot: the share of a failure accrued so far
         self.history: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
@@ -115,6 +157,7 @@ class Balancer:
         with self.lock:
             self.routing = routing
             self._current = {}
+            self._fault_due = {}
             self.history.append(
                 {
                     "generation": routing.generation,
@@ -122,8 +165,24 @@ class Balancer:
                     "versions": {s: v for s, (_, v) in routing.slots.items()},
                     "served": {s: 0 for s in SLOTS},
                     "preview_served": {s: 0 for s in SLOTS},
+                    "failed_by_fault": {s: 0 for s in SLOTS},
+                    "fault": dict(routing.fault),
                 }
             )
+
+    def faulty(self, slot: str) -> bool:
+        """Whether the shared dependency fails this request of `slot`: exactly the fault's share
+        of each slot's requests (every 5th at 0.2), so every version is hurt alike."""
+        with self.lock:
+            share = self.routing.fault.get("errors", 0.0)
+            if share <= 0:
+                return False
+            due = self._fault_due.get(slot, 0.0) + share
+            failed = due >= 1.0 - 1e-9
+            self._fault_due[slot] = due - 1.0 if failed else due
+            if failed and self.history:
+                self.history[-1]["failed_by_fault"][slot] += 1
+            return failed
 
     def pick(self) -> tuple[str, int, str] | None:
         """The slot for the next user request: (slot, port, version), or None if none is routed."""
@@ -157,6 +216,7 @@ class Balancer:
             return {
                 "generation": r.generation, "primary": r.primary, "preview": r.preview, "weights": r.weights,
                 "slots": {s: {"port": p, "version": v} for s, (p, v) in r.slots.items()},
+                "fault": dict(r.fault),
                 "history": [json.loads(json.dumps(h)) for h in self.history],
             }
 
@@ -254,7 +314,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         slot, port, version = target
         started = time.perf_counter()
-        status, headers, payload = self._forward(method, port, body)
+        if not self.preview_listener and self.balancer.faulty(slot):
+            status, headers = HTTPStatus.SERVICE_UNAVAILABLE, {"content-type": "application/json"}
+            payload = json.dumps({"error": "shared dependency unavailable (demo fault: router.py set --fault)"}).encode()
+        else:
+            status, headers, payload = self._forward(method, port, body)
+        delay = 0.0 if self.preview_listener else self.balancer.routing.fault.get("delay", 0.0)
+        if delay > 0:
+            time.sleep(delay)
         self._send(status, payload, headers.get("content-type", "application/json"), method == "HEAD")
         if not self.preview_listener:
             label = path if path in KNOWN_PATHS else "other"
@@ -375,6 +442,16 @@ def set_state(args: argparse.Namespace) -> int:
         port, _, version = rest.partition(":")
         slots[name] = {"port": int(port), "version": version}
     data["slots"] = slots
+    if args.fault is not None:
+        try:
+            fault = fault_spec(args.fault)
+        except ValueError as exc:
+            print(f"router.py set: {exc}", file=sys.stderr)
+            return 2
+        if fault:
+            data["fault"] = fault
+        else:
+            data.pop("fault", None)
     data["generation"] = int(data.get("generation", 0)) + 1
     try:
         write_state(path, data)
@@ -423,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     put.add_argument("--preview", choices=("", *SLOTS))
     put.add_argument("--weights")
     put.add_argument("--slot", action="append")
+    put.add_argument("--fault", help="the shared dependency's fault: errors=SHARE (0.4 or 40%%),delay=SECONDS; '' clears it")
     put.add_argument("--wait")
     get = commands.add_parser("get")
     get.add_argument("--state", required=True)

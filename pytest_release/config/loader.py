@@ -398,15 +398,30 @@ def _read_canary(node: _Node, watch: WatchSettings) -> CanarySettings:
     for name in rules or ():
         if name not in rule_names:
             node.fail(f"{name!r} is not one of this environment's watch rules ({', '.join(rule_names)})", "rules")
+    selector = node.get("selector", "", _str)
+    stable_selector = node.get("stable_selector", "", _str)
     settings = CanarySettings(
         steps=tuple(steps),
         interval=node.get("interval", None, _positive_duration),
-        selector=node.get("selector", "", _str),
+        selector=selector,
         rules=rules,
         min_requests=node.get("min_requests", None, _ranged(_number, low=0)),
+        baseline=_canary_baseline(node, selector, stable_selector),
+        stable_selector=stable_selector,
     )
     node.finish()
     return settings
+
+
+def _canary_baseline(node: _Node, selector: str, stable_selector: str) -> str:
+    """`canary.baseline`: stable when both versions' selectors are set, else pre-release."""
+    paired = bool(selector.strip() and stable_selector.strip())
+    baseline = node.get("baseline", "stable" if paired else "pre-release", _str)
+    if baseline not in ("stable", "pre-release"):
+        node.fail(f"expected 'stable' or 'pre-release', got {baseline!r}", "baseline")
+    if baseline == "stable" and not paired:
+        node.fail("'stable' needs canary.selector and canary.stable_selector (the series of each version)", "baseline")
+    return baseline
 
 
 def _read_metrics(node: _Node) -> MetricsSettings:

@@ -99,6 +99,11 @@ class CanarySettings:
     selector: str = ""  # label matchers for the new version's own metrics; {version} is replaced
     rules: tuple[str, ...] | None = None  # None: every watch rule, or error_rate and p99_latency with a selector
     min_requests: float | None = None  # None: watch.min_requests
+    # What a step's canary is compared with: "stable" (the version it replaces, read over the same
+    # interval through `stable_selector`; the default when both selectors are set) or
+    # "pre-release" (the baseline recorded before the deploy). core.canary_compare judges it.
+    baseline: str = "pre-release"
+    stable_selector: str = ""  # label matchers for the stable version's series; {stable} is replaced
 
 
 @dataclass(frozen=True)

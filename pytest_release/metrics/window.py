@@ -168,6 +168,7 @@ class WatchWindow:
         on_poll: Callable[[Poll, WatchDecision, float], None] = lambda poll, decision, remaining: None,
         on_soft: SoftHandler = lambda decision: SoftAnswer("rollback", 0.0, "no handler"),
         not_before: dt.datetime | None = None,
+        window_judge: Callable[[WatchPolicy, Mapping[str, float | None]], WindowJudge] = WindowJudge,
     ) -> None:
         self.provider, self.policy, self.baseline, self.clock = provider, policy, dict(baseline), clock
         # The end of the change being judged (deploy, traffic step, rollback): no sample older
@@ -177,6 +178,9 @@ class WatchWindow:
         self.traffic, self.health, self.on_poll, self.on_soft = traffic, health, on_poll, on_soft
         self.total = duration  # grows when a soft breach is answered with "extend"
         self._not_before: dt.datetime | None = None  # set as the window starts
+        # Who judges the polls: WindowJudge (against `baseline`), or a canary step's judge
+        # against the stable version (core.canary_compare.CanaryVsStable), same interface.
+        self.window_judge = window_judge
 
     def run(self) -> WatchOutcome:
         outcome = WatchOutcome("passed", None)
@@ -185,7 +189,7 @@ class WatchWindow:
             self.provider.sample(self.clock.now(), self.interval)  # prime on the new version
         start = self.clock.monotonic()
         end = start + self.duration
-        window = WindowJudge(dataclasses.replace(self.policy, interval=self.interval), self.baseline)
+        window = self.window_judge(dataclasses.replace(self.policy, interval=self.interval), self.baseline)
         k = 0
         while self.clock.monotonic() < end - _EPSILON:
             now = self.clock.monotonic()

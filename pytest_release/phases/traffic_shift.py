@@ -13,7 +13,11 @@ A step is judged by the watch window's judge against the baseline recorded befor
 for `canary.step_analysis`. With `canary.selector` (label matchers such as
 `version="{version}"`) the metrics are the new version's own, so a bad 5% canary is not diluted
 by the 95% still on the old version; request rate (a share of the total) and saturation (a
-process metric) are then left out unless `canary.rules` names them.
+process metric) are then left out unless `canary.rules` names them. With `canary.baseline:
+stable` (the default when `canary.stable_selector` is set too), every poll of a step also reads
+the stable version's own metrics over the same interval (metrics.paired) and the canary is judged
+against them (core.canary_compare): the canary alone worse rolls back as any breach; both
+versions degraded alike escalates as "not the release"; a stable side without data never passes.
 
 Blue-green. The blue-green switch: users move from the live side to the idle side in one step.
 
@@ -34,6 +38,7 @@ import pytest
 
 from pytest_release.config import CanarySettings
 from pytest_release.context import ReleaseContext
+from pytest_release.core.canary_compare import PairedDecision
 from pytest_release.core.judge import (
     Poll,
     WatchDecision,
@@ -44,8 +49,11 @@ from pytest_release.core.judge import (
 from pytest_release.core.release import Phase
 from pytest_release.metrics import MetricsProvider
 from pytest_release.metrics.factory import make_provider
+from pytest_release.metrics.paired import PairedWatchWindow
 from pytest_release.metrics.promql import render_selector
 from pytest_release.metrics.window import SoftAnswer, WatchWindow
+from pytest_release.report.canary import add_poll, findings, side_by_side_table
+from pytest_release.report.canary import summary as paired_summary
 from pytest_release.report.document import Block
 from pytest_release.report.watch import metric_cell
 
@@ -93,15 +101,23 @@ def step_selector(settings: CanarySettings, version: str) -> str:
     return settings.selector.replace("{version}", version).strip()
 
 
+def stable_selector(settings: CanarySettings, stable: str) -> str:
+    """The stable version's series: `canary.stable_selector` with {stable} (the version the
+    release replaces: the rollback target) and {version} (the new one) replaced."""
+    return settings.stable_selector.replace("{stable}", stable).strip()
+
+
 def step_interval(settings: CanarySettings, watch_interval: float, analysis: float) -> float:
     return min(settings.interval or watch_interval, analysis)
 
 
-def step_provider(ctx: ReleaseContext) -> tuple[MetricsProvider, bool]:
+def step_provider(ctx: ReleaseContext, selector: str | None = None) -> tuple[MetricsProvider, bool]:
     """The metrics a step is judged on: the new version's own (the environment's metrics narrowed
-    by the selector, custom queries' `$selector` included), else the environment's. Returns the
-    provider and whether the caller must close it."""
-    selector = step_selector(ctx.env.canary, ctx.invocation.version)
+    by the selector, custom queries' `$selector` included), else the environment's; or, given a
+    `selector`, the series it matches (the stable version's). Returns the provider and whether
+    the caller must close it."""
+    if selector is None:
+        selector = step_selector(ctx.env.canary, ctx.invocation.version)
     if not selector:
         return ctx.metrics(), False
     settings = ctx.env.metrics
@@ -188,43 +204,90 @@ def run_step(ctx: ReleaseContext, step: CanaryStepPlan) -> None:
     pytest.fail(f"{step.title}: {outcome.message}")
 
 
+def stable_side(ctx: ReleaseContext) -> tuple[str, str] | None:
+    """(the stable version, its selector) when a step is judged against it (`canary.baseline:
+    stable`), else None. The stable version is the one the release replaces: the rollback target
+    (what `current_version` served in phase 1, or --release-rollback-to)."""
+    settings = ctx.env.canary
+    stable = ctx.choices.rollback_target
+    if settings.baseline != "stable" or not stable:
+        return None
+    return stable, stable_selector(settings, stable)
+
+
 def analyse(ctx: ReleaseContext, step: CanaryStepPlan, section: Any) -> Any:
-    """The short judgement after a step: the watch window's loop and judge, for step.analysis."""
+    """The short judgement after a step: the watch window's loop and judge, for step.analysis;
+    with `canary.baseline: stable`, each poll the canary against the stable version over the
+    same interval (core.canary_compare)."""
     assert step.analysis is not None
     settings = ctx.env.canary
     policy = step_policy(ctx.policy(), settings)
     interval = step_interval(settings, ctx.env.watch.interval, step.analysis)
-    selector = step_selector(settings, ctx.invocation.version)
+    version = ctx.invocation.version
+    selector = step_selector(settings, version)
+    stable = stable_side(ctx)
     judged = ", ".join(r.name for r in policy.rules) or "health only"
     whose = f"the new version's own metrics ({selector})" if selector else "the environment's metrics"
+    against = "against the baseline recorded before the deploy"
+    if stable:
+        against = (
+            f"against the stable version {stable[0]} ({stable[1]}) over the same interval, each poll"
+            " (`canary.baseline: stable`; a request rate or saturation rule, not comparable across versions,"
+            " against the baseline recorded before the deploy); both versions against that baseline too,"
+            " so a degradation of both escalates as not the release's"
+        )
+    elif settings.baseline == "stable":
+        against += " (`canary.baseline: stable`, but the stable version is unknown: no rollback target)"
     section.text(
         f"Analysis of {step.title}: {format_elapsed(step.analysis)[2:]}, a poll every {format_elapsed(interval)[2:]}, "
-        f"{judged} of {whose} against the baseline recorded before the deploy."
+        f"{judged} of {whose} {against}."
     )
-    rows = section.table(["T+", "Status", *[r.name for r in policy.rules]], title=f"{step.title.capitalize()}: polls")
-    ctx.say(f"{step.title}: analysing for {format_elapsed(step.analysis)[2:]} ({judged})")
+    if stable:
+        rows = side_by_side_table(
+            section, f"{step.title.capitalize()}: canary vs stable, per poll", f"{version} ({selector})", f"{stable[0]} ({stable[1]})",
+        )
+    else:
+        rows = section.table(["T+", "Status", *[r.name for r in policy.rules]], title=f"{step.title.capitalize()}: polls")
+    ctx.say(f"{step.title}: analysing for {format_elapsed(step.analysis)[2:]} ({judged}{' vs the stable version' if stable else ''})")
     ctx.flush()
+    paired: list[PairedDecision] = []
 
     def on_poll(poll: Poll, decision: WatchDecision, remaining: float) -> None:
-        cells = {r.metric: metric_cell(r) for r in decision.readings}
-        rows.rows.append([format_elapsed(poll.elapsed), decision.status.value, *[cells.get(r.name, "") for r in policy.rules]])
-        ctx.say(f"canary {step.weight}% {format_elapsed(poll.elapsed)}, {remaining:.0f}s left: {summarize(decision)}")
+        if isinstance(decision, PairedDecision):
+            paired.append(decision)
+            add_poll(rows, poll, decision)
+        else:
+            cells = {r.metric: metric_cell(r) for r in decision.readings}
+            rows.rows.append([format_elapsed(poll.elapsed), decision.status.value, *[cells.get(r.name, "") for r in policy.rules]])
+        line = paired_summary(decision) if isinstance(decision, PairedDecision) else summarize(decision)
+        ctx.say(f"canary {step.weight}% {format_elapsed(poll.elapsed)}, {remaining:.0f}s left: {line}")
         ctx.flush()
 
     def on_soft(decision: WatchDecision) -> SoftAnswer:
         return ctx.escalate(decision, section)
 
     provider, own = step_provider(ctx)
+    stable_provider = step_provider(ctx, stable[1])[0] if stable else None
     try:
-        window = WatchWindow(
+        common: dict[str, Any] = dict(
             provider=provider, policy=policy, baseline=ctx.choices.baseline, clock=ctx.clock,
             duration=step.analysis, interval=interval, historical=ctx.historical_metrics, traffic=ctx.traffic(),
             health=ctx.health_check(), on_poll=on_poll, on_soft=on_soft,
         )
+        if stable and stable_provider is not None:
+            window: WatchWindow = PairedWatchWindow(
+                stable_provider=stable_provider, canary_series=f"the canary {version}", stable_series=f"the stable {stable[0]}", **common,
+            )
+        else:
+            window = WatchWindow(**common)
         outcome = window.run()
     finally:
         if own:
             provider.close()
+        if stable_provider is not None:
+            stable_provider.close()
+    if paired and findings(paired):
+        section.bullets(findings(paired), title=f"{step.title.capitalize()}: findings (canary vs stable)")
     if outcome.notes:
         section.bullets(outcome.notes, title=f"{step.title.capitalize()}: notes")
     status = "passed" if outcome.passed else f"**breach**: {outcome.message}"
