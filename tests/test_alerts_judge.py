@@ -47,7 +47,7 @@ def test_a_warning_alert_is_soft_and_asked_about_once():
     assert [s.decision.status for s in steps] == [Status.SOFT, Status.SOFT]
     assert [s.ask for s in steps] == [True, False]
     assert steps[0].asked_about == ('alert:OrdersSlow{service="orders"}:soft',)
-    assert "escalated" in steps[0].decision.reasons[0]
+    assert "escalates (a person is asked once per alert)" in steps[0].decision.reasons[0]
 
 
 def test_ignore_maps_a_severity_off_but_unmapped_or_missing_severities_are_at_least_soft():

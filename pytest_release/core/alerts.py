@@ -171,7 +171,7 @@ def alert_findings(policy: AlertPolicy | None, polls: Sequence[Poll], no_data_af
         if cls == "hard":
             findings.append(AlertFinding(Status.HARD, f"hard breach at {at}: {what}: rolls back", f"{what} at {at}"))
         else:
-            findings.append(AlertFinding(Status.SOFT, f"soft breach at {at}: {what}: escalated", what, key=f"alert:{name}:{cls}"))
+            findings.append(AlertFinding(Status.SOFT, f"soft breach at {at}: {what}: escalates (a person is asked once per alert)", what, key=f"alert:{name}:{cls}"))
     return findings
 
 

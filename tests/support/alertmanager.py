@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -90,8 +91,46 @@ class _ExporterHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self) -> None:  # noqa: N802
+        """POST /set?down=1&latency=2: a release run in a subprocess changes the levels (its conftest)."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        for key, values in query.items():
+            service, signal = ("billing", key[len("billing_"):]) if key.startswith("billing_") else ("orders", key)
+            self.server.levels[(service, signal)] = float(values[-1])
+        self.send_response(204)
+        self.end_headers()
+
     def log_message(self, *args: Any) -> None:
         pass
+
+
+#: A conftest for a release run in a subprocess: the simulated clock, and, after phase 3
+#: (execute), the exporter levels in ALERTS_AFTER_DEPLOY ("down=1") set, then a wait (real
+#: time, with a deadline) until Alertmanager shows ALERTS_EXPECT ("OrdersDown:critical,...")
+#: firing, so the watch window that follows on the simulated clock sees the alert the deploy
+#: "caused".
+RELEASE_CONFTEST = """
+import os, time
+import requests
+from pytest_release.clock import SimulatedClock
+
+def pytest_release_make_clock(config):
+    return SimulatedClock()
+
+def pytest_release_phase_finished(release, phase, status):
+    plan = os.environ.get("ALERTS_AFTER_DEPLOY")
+    if phase.value != "execute" or not plan:
+        return
+    requests.post(os.environ["ALERTS_EXPORTER"] + "/set?" + plan.replace(",", "&"), timeout=5)
+    expect = {tuple(x.split(":")) for x in os.environ["ALERTS_EXPECT"].split(",")}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        alerts = requests.get(os.environ["ALERTS_AM"] + "/api/v2/alerts", timeout=5).json()
+        if {(a["labels"]["alertname"], a["labels"].get("severity", "")) for a in alerts} == expect:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the alerts did not fire after the deploy: %r" % (alerts,))
+"""
 
 
 @dataclass
@@ -108,6 +147,10 @@ class AlertingStack:
             service, signal = ("billing", key[len("billing_"):]) if key.startswith("billing_") else ("orders", key)
             assert (service, signal) in self.exporter.levels, key
             self.exporter.levels[(service, signal)] = float(value)
+
+    @property
+    def exporter_url(self) -> str:
+        return f"http://127.0.0.1:{self.exporter.server_address[1]}"
 
     def reset(self) -> None:
         for key in self.exporter.levels:
