@@ -440,7 +440,7 @@ def timeline_lines(timeline: Timeline) -> list[str]:
     if rollback is not None:
         out.append(
             f"decision: a rollback would have fired at {format_elapsed(rollback.poll.elapsed)} "
-            f"({rollback.time.strftime(stamp)}): {rollback.decision.trigger} ({timeline.evidence_of(rollback)})"
+            f"({rollback.time.strftime(stamp)}): {rollback.decision.trigger}" + (f" ({found})" if (found := timeline.evidence_of(rollback)) else "")
         )
     else:
         out.append("decision: no hard breach: the release would have passed the watch window" + (" after escalation" if escalation else ""))
