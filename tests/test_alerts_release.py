@@ -36,11 +36,20 @@ def after_deploy(monkeypatch, plan: str, expect: str) -> None:
     monkeypatch.setenv("ALERTS_EXPECT", expect)
 
 
+TOKEN = "alertmanager-proxy-token-4f9c2e"
+
+
 def test_a_critical_alert_raised_by_the_release_rolls_it_back(alert_release, alerts, monkeypatch):
+    # Alertmanager behind an auth proxy: the header is sent (Alertmanager ignores it) and never shown
+    alert_release.edit_config(r"(selector: 'service=\"orders\"')\}", r"\1, headers: {X-Proxy-Auth: '${ALERTS_PROXY}'}}")
+    monkeypatch.setenv("ALERTS_PROXY", TOKEN)
     after_deploy(monkeypatch, "down=1", "OrdersDown:critical")
-    result = alert_release.run("v2")
+    result = alert_release.run("v2", "--junitxml=release.xml")
     out = result.stdout.str()
     assert result.ret == 10, out
+    written = [out, result.stderr.str(), (alert_release.pytester.path / "release.xml").read_text()]
+    written += [p.read_text(errors="replace") for p in alert_release.release_dir.rglob("*") if p.is_file()]
+    assert not any(TOKEN in text for text in written)
     result.stdout.fnmatch_lines(['*Rolled-Back: alert OrdersDown{*service="orders"*} firing (severity critical: hard; since 20*Z) at T+*'])
     assert alert_release.demo.version() == "v1"  # rolled back to what served
     report = alert_release.report()
