@@ -10,6 +10,7 @@ import time
 from typing import Any, Iterator
 
 import pytest
+import requests
 
 from pytest_release.adapters.alerts import AlertSource, make_alert_source
 from pytest_release.config import ConfigError, load_config
@@ -128,8 +129,6 @@ def test_both_sources_read_the_firing_alerts_the_selector_matches(tmp_path, aler
 
 
 def test_a_silenced_alert_does_not_count(tmp_path, alerts):
-    import requests
-
     alerts.set(down=1)
     alerts.wait_for({("OrdersDown", "critical")})
     now = time.time()
