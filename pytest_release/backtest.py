@@ -20,6 +20,7 @@ JSON schema (`"schema": "pytest-release/backtest/1"`)::
       "rules": [{"metric": "error_rate", "direction": "up", "soft": 1.5, "hard": 2.0, "floor": 0.01}, ...],
       "policy": {"no_data_after_seconds": 180.0, "min_requests": 10.0, "health_query": null},
       "person": "...",                                          # where a person's answer would change what follows
+      "alerts": null | "...",                                   # watch.alerts: what was replayed from ALERTS, or why not
       "polls": [
         {"time": "2026-01-01T00:11:00+00:00", "elapsed_seconds": 60.0, "elapsed": "T+1m",
          "requests": 600.0,
@@ -55,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pytest
 
+from pytest_release.adapters.alerts import AlertSource, make_alert_source, replay_alerts
 from pytest_release.clock import RealClock
 from pytest_release.config import ConfigError, load_config
 from pytest_release.core.judge import (
@@ -214,6 +216,7 @@ class Timeline:
     policy: WatchPolicy
     baseline: dict[str, float | None]
     entries: list[TimelineEntry] = field(default_factory=list)
+    alerts: str = ""  # watch.alerts: what was replayed from ALERTS, or why nothing was
 
     @property
     def rollback(self) -> TimelineEntry | None:
@@ -250,13 +253,15 @@ def run_backtest(
     env: str = "",
     kind: str = "",
     method: str = "range",
+    alerts: AlertSource | None = None,
 ) -> Timeline:
     baseline = dict(provider.sample(rng.start, baseline_seconds))
     if getattr(provider, "last_error", None):
         raise MetricsUnavailable(provider.last_error)
     polls = collect_polls(provider, rng, interval, method=method)
     policy = replace(policy, interval=interval)
-    timeline = Timeline(env, kind, rng, interval, baseline_seconds, method, policy, baseline)
+    policy, polls, note = replay_alerts(alerts, policy, rng.start, interval, polls)
+    timeline = Timeline(env, kind, rng, interval, baseline_seconds, method, policy, baseline, alerts=note)
     timeline.entries = judge_timeline(policy, baseline, polls)
     return timeline
 
@@ -341,6 +346,7 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
             "health_query": timeline.policy.health_query or None,
         },
         "person": PERSON,
+        "alerts": timeline.alerts or None,
         "polls": polls,
         "summary": {
             "polls": len(polls),
@@ -394,7 +400,7 @@ def timeline_lines(timeline: Timeline) -> list[str]:
         + (f"health from {timeline.policy.health_query}" if timeline.policy.health_query else "the health-check script has no history and is not judged"),
         f"  baseline over the {format_elapsed(timeline.baseline_seconds)[2:]} before the start: "
         + (", ".join(f"{k} {_num(v)}" for k, v in timeline.baseline.items() if k != HEALTH_METRIC) or "none"),
-    ]
+    ] + ([f"  {timeline.alerts}"] if timeline.alerts else [])
     run: list[TimelineEntry] = []
 
     def silent(entry: TimelineEntry) -> tuple[str, ...]:
@@ -434,7 +440,7 @@ def timeline_lines(timeline: Timeline) -> list[str]:
     if rollback is not None:
         out.append(
             f"decision: a rollback would have fired at {format_elapsed(rollback.poll.elapsed)} "
-            f"({rollback.time.strftime(stamp)}): {rollback.decision.trigger} ({timeline.evidence_of(rollback)})"
+            f"({rollback.time.strftime(stamp)}): {rollback.decision.trigger}" + (f" ({found})" if (found := timeline.evidence_of(rollback)) else "")
         )
     else:
         out.append("decision: no hard breach: the release would have passed the watch window" + (" after escalation" if escalation else ""))
@@ -470,16 +476,19 @@ def backtest_main(config: "pytest.Config", session: "pytest.Session") -> int:
     write = _writer(config)
 
     provider = make_provider(env, config_path=release_config.path, clock=RealClock())
+    alerts = make_alert_source(env)
     try:
         timeline = run_backtest(
             provider, watch_policy(env.watch), rng, interval=w.interval, baseline_seconds=w.baseline,
-            env=env.name, kind=env.kind, method="range",
+            env=env.name, kind=env.kind, method="range", alerts=alerts,
         )
     except MetricsUnavailable as exc:
         write(f"backtest failed: {exc}")
         return 1
     finally:
         provider.close()
+        if alerts is not None:
+            alerts.close()
     for line in timeline_lines(timeline):
         write(line)
     if out is not None:

@@ -39,6 +39,7 @@ from pytest_release.core.release import Phase, Release, Verdict
 from pytest_release.core.smoke_plan import target as smoke_target
 from pytest_release.core.strategy import deploy_reaches_users, first_deploy_args
 from pytest_release.core.tags import previous_release_glob
+from pytest_release.adapters.alerts import ALERTS_BEFORE, AlertSource, make_alert_source
 from pytest_release.metrics import MetricsProvider
 from pytest_release.metrics.factory import make_provider
 from pytest_release.metrics.window import HealthCheck, SoftAnswer, watch_policy
@@ -122,6 +123,7 @@ class ReleaseContext:
         )
         self._provider: MetricsProvider | None = None
         self._traffic: TrafficGenerator | None = None
+        self._alerts: AlertSource | None = None
         self._changes: tuple[ChangeSummary | None, str | None] | None = None
         self.current_phase = Phase.GATE
         self.smoke_user_cases: tuple[str, ...] = ()  # the project's own release_phase("smoke") tests
@@ -156,7 +158,13 @@ class ReleaseContext:
         """Values of the variables release.yaml names as credentials: secret whatever their name."""
         metrics = self.env.metrics
         names = [metrics.bearer_token_env, *(metrics.basic_auth_env or ()), self.env.annotations and self.env.annotations.token_env]
+        alerts = self.env.watch.alerts
+        if alerts is not None:  # watch.alerts' credentials, and its header values (an auth header)
+            names += [alerts.bearer_token_env, *(alerts.basic_auth_env or ())]
         found = {name: os.environ[name] for name in names if name and os.environ.get(name)}
+        if alerts is not None:
+            for key, value in alerts.headers.items():  # "Bearer TOKEN": the value and the token
+                found.update({f"watch.alerts.headers.{key}": value, f"watch.alerts.headers.{key}.last": value.split()[-1] if value.split() else value})
         return {**found, **notify_secrets(self.env.notify)}  # webhook URLs are secrets too
 
     def _read_env_values(self) -> dict[str, str]:
@@ -372,7 +380,15 @@ class ReleaseContext:
         return self._traffic
 
     def policy(self) -> analysis.WatchPolicy:
-        return watch_policy(self.env.watch)
+        before = self.stash.get(ALERTS_BEFORE, None)  # phase 1's read (phases.gate.read_alerts_before)
+        return watch_policy(self.env.watch, before.firing if before is not None else ())
+
+    def alerts(self) -> AlertSource | None:
+        """watch.alerts' source (Alertmanager or ALERTS), read once per poll of every watch; None
+        when alerts are not configured."""
+        if self._alerts is None and self.env.watch.alerts is not None:
+            self._alerts = make_alert_source(self.env)
+        return self._alerts
 
     def health_check(self) -> HealthCheck | None:
         """scripts/health-check.sh, run once per poll of any watch (the window, a canary step, the
@@ -385,13 +401,14 @@ class ReleaseContext:
         )
 
     def close(self) -> None:
-        for resource in (self._traffic, self._provider):
+        for resource in (self._traffic, self._provider, self._alerts):
             if resource is not None:
                 try:
                     resource.close()
                 except Exception:
                     pass
         self._traffic = self._provider = None
+        self._alerts = None
 
     # --- a soft breach, escalated -----------------------------------------------------------
     def escalate(self, decision: analysis.WatchDecision, section: Section) -> SoftAnswer:

@@ -90,6 +90,11 @@ def test_observability_reachable(release):
     release.section_note("Observability", f"{release.env.metrics.provider} at {release.env.metrics.url} answers ({release.metrics_settings()}).")
 
 
+def test_alerts_before_release(release):
+    """watch.alerts: the alerts already firing before the change (not counted unless they get worse)."""
+    gate.read_alerts_before(release)
+
+
 def test_smoke_tests_exist(release):
     cases = smoke.case_names(release)
     if not cases:

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: a virtual environment with the test extras, the
-# Debian packages prometheus, victoria-metrics and docker-registry (the integration tests run the real servers),
+# Debian packages prometheus, prometheus-alertmanager, victoria-metrics and docker-registry (the integration tests run the real servers),
 # golang-go and gotestsum (the gate's JUnit tests read a report gotestsum writes), kubernetes-client
 # (kubectl checks the Kubernetes example offline), then pytest. Arguments are passed to pytest.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$repo/.venv}
 
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v victoria-metrics >/dev/null || ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null || ! command -v go >/dev/null || ! command -v gotestsum >/dev/null || ! command -v kubectl >/dev/null; then
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null || ! command -v victoria-metrics >/dev/null || ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null || ! command -v go >/dev/null || ! command -v gotestsum >/dev/null || ! command -v kubectl >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus victoria-metrics docker-registry openssl golang-go gotestsum >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager victoria-metrics docker-registry openssl golang-go gotestsum >/dev/null
     command -v kubectl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
   else
-    echo "the integration tests need the Debian packages prometheus, victoria-metrics, docker-registry, golang-go, gotestsum and kubernetes-client (kubectl):" >&2
-    echo "  sudo apt-get install prometheus victoria-metrics docker-registry golang-go gotestsum kubernetes-client" >&2
+    echo "the integration tests need the Debian packages prometheus, prometheus-alertmanager, victoria-metrics, docker-registry, golang-go, gotestsum and kubernetes-client (kubectl):" >&2
+    echo "  sudo apt-get install prometheus prometheus-alertmanager victoria-metrics docker-registry golang-go gotestsum kubernetes-client" >&2
     exit 1
   fi
 fi

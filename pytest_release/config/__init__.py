@@ -15,6 +15,7 @@ from pytest_release.config.model import (
     DeploySettings,
     Environment,
     GateSettings,
+    AlertsSettings,
     AnnotationSettings,
     ManualSettings,
     MetricRuleSettings,
@@ -36,6 +37,7 @@ from pytest_release.core.escalation import SOFT_BREACH_ANSWERS, parse_soft_breac
 from pytest_release.core.strategy import STRATEGIES
 
 __all__ = [
+    "AlertsSettings",
     "AnnotationSettings",
     "CanarySettings",
     "CanaryStep",

@@ -73,6 +73,7 @@ from pytest_release.core.judge import (
     default_rule,
 )
 from pytest_release.config.announcements import _read_annotations, _read_notify
+from pytest_release.config.alerts import check_alerts_source, read_alerts
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -234,6 +235,7 @@ def _read_environment(node: _Node) -> Environment:
     env = replace(env, canary=_read_canary(node.child("canary"), env.watch))
     env = _metrics_match_rules(node, env)
     env = _health_query(node, env)
+    check_alerts_source(node, env)
     if "blue-green" in strategies and not env.smoke.preview_url:
         node.fail(
             "blue-green needs smoke.preview_url: the idle side is smoke-tested at its own address before the switch",
@@ -546,6 +548,7 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
         rules=tuple(rules),
         on_soft_breach=on_soft,
         rollback_duration=node.get("rollback_duration", 300.0, _positive_duration),
+        alerts=read_alerts(node.child("alerts")) if node.data.get("alerts") is not None else node.read.add("alerts"),
     )
     if settings.interval > settings.duration:
         node.fail(f"interval ({settings.interval:g}s) is longer than the window ({settings.duration:g}s)", "interval")

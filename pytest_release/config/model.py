@@ -157,6 +157,23 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class AlertsSettings:
+    """watch.alerts: firing alerts as watch signals (read by config.alerts; judged by core.alerts)."""
+
+    source: str  # alertmanager | prometheus (the ALERTS series of the watch's metrics backend)
+    selector: tuple[tuple[str, str, str], ...]  # label matchers: (name, operator, value)
+    url: str | None = None  # Alertmanager's base URL (alertmanager only)
+    severity_label: str = "severity"
+    severities: Mapping[str, str] = field(default_factory=lambda: {"critical": "hard", "warning": "soft"})
+    unmapped: str = "soft"
+    timeout: float = 5.0
+    verify_tls: bool = True
+    headers: Mapping[str, str] = field(default_factory=dict)  # values are secrets: never shown
+    bearer_token_env: str | None = None
+    basic_auth_env: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class WatchSettings:
     duration: float
     interval: float = 60.0
@@ -170,6 +187,7 @@ class WatchSettings:
     on_soft_breach: str | None = None
     rollback_duration: float = 300.0
     health_query: str = ""  # PromQL: healthy while its value is > 0 (read as the `health` query)
+    alerts: AlertsSettings | None = None  # watch.alerts; None: alerts are not read
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ from pytest_release.core.watch_model import (
     WatchPolicy,
     default_rule,
 )
+from pytest_release.core.alerts import alert_findings, merge_seen
 from pytest_release.core.words import _fmt_duration, _fmt_factor, _fmt_num, _fmt_percent, _fmt_ratio, format_elapsed
 
 __all__ = [
@@ -388,6 +389,8 @@ def judge(
     streak, failed_at, words, started = _health_streak(policy, polls)
     health = _judge_health(policy, streak, failed_at, words, at, started)
     findings = metric_findings + no_data_findings + ([health] if health else [])
+    alerts = alert_findings(policy.alerts, polls, policy.no_data_after)  # watch.alerts (core.alerts)
+    findings += [_Finding(a.status, a.reason, a.trigger, "alerts", key=a.key or "") for a in alerts]
     status = Status.worst(f.status for f in findings)
     first_hard = next((f for f in findings if f.status is Status.HARD), None)
     return WatchDecision(
@@ -450,6 +453,7 @@ def _merge(policy: WatchPolicy, group: list[Poll]) -> Poll:
         requests=max(counts) if counts else None,
         health_ok=(all(health) if health else None),
         error=errors[0] if errors else None,
+        alerts=merge_seen([p.alerts for p in group]),
     )
 
 

@@ -146,6 +146,12 @@ def needed_history(policy: WatchPolicy, history: list[Poll]) -> list[Poll]:
                 break
         else:
             return history  # never had data: the judge needs the whole window ("since T+0")
+    if policy.alerts is not None and any(p.alerts is not None for p in history):
+        # "alerts unknown since": back to the newest poll that read them
+        known = [i for i, p in enumerate(history) if p.alerts is not None and not p.alerts.error]
+        if not known:
+            return history
+        keep = min(keep, known[-1])
     checked = [i for i, p in enumerate(history) if _health_checked(policy, p)]
     if checked:
         passed = [i for i in checked if _health_passed(policy, history[i])]

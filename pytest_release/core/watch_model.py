@@ -10,7 +10,10 @@ import enum
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+if TYPE_CHECKING:
+    from pytest_release.core.alerts import AlertPolicy, AlertsSeen
 
 _REL_TOL = 1e-9
 _DIRECTIONS = ("up", "down")
@@ -186,6 +189,9 @@ class WatchPolicy:
     health_query: str = ""  # the query's text, for the words of a health finding
     # Seconds each poll covers, for words only ("0 requests in the last 1m").
     interval: float = 60.0
+    # watch.alerts: how firing alerts are judged and which fired before the change (core.alerts);
+    # None: alerts are not read.
+    alerts: "AlertPolicy | None" = None
 
     def __post_init__(self) -> None:
         try:
@@ -247,6 +253,9 @@ class Poll:
     missing: Mapping[str, str] | None = None
     # The data range each value rests on (start, end), per metric, when the provider knows it.
     coverage: Mapping[str, tuple[Any, Any]] | None = None
+    # The alerts firing at this poll, or why they could not be read (core.alerts); None when
+    # the window does not read alerts.
+    alerts: "AlertsSeen | None" = None
 
 
 @dataclass(frozen=True)

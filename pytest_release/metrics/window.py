@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence, Union
 
+from pytest_release.adapters.alerts import alert_policy
 from pytest_release.adapters.traffic import TrafficGenerator
 from pytest_release.clock import Clock
 from pytest_release.core.judge import (
@@ -30,6 +31,7 @@ from pytest_release.core.judge import (
     evidence,
     format_elapsed,
 )
+from pytest_release.core.alerts import Alert, AlertsSeen
 from pytest_release.core.timeline import Step, WindowJudge
 from pytest_release.metrics import MetricsProvider, MetricsUnavailable, judged_reasons
 
@@ -101,14 +103,16 @@ class HealthCheck:
             return False
 
 
-def watch_policy(settings: "WatchSettings") -> WatchPolicy:
+def watch_policy(settings: "WatchSettings", alerts_before: Sequence[Alert] = ()) -> WatchPolicy:
     """The judge's policy from an environment's `watch:` settings: each rule is the judge's
-    default for its metric with release.yaml's overrides on top."""
+    default for its metric with release.yaml's overrides on top; with `watch.alerts`, the alert
+    policy and the alerts that were firing before the change (`alerts_before`)."""
     rules = tuple(r.rule for r in settings.rules)
     return WatchPolicy(
         rules=rules, no_data_after=settings.no_data_after, min_requests=settings.min_requests,
         health_failures_hard=settings.health_failures_hard, interval=settings.interval,
         health_metric=HEALTH_METRIC if settings.health_query else None, health_query=settings.health_query,
+        alerts=alert_policy(settings.alerts, tuple(alerts_before)) if settings.alerts is not None else None,
     )
 
 
@@ -169,6 +173,7 @@ class WatchWindow:
         on_soft: SoftHandler = lambda decision: SoftAnswer("rollback", 0.0, "no handler"),
         not_before: dt.datetime | None = None,
         window_judge: Callable[[WatchPolicy, Mapping[str, float | None]], WindowJudge] = WindowJudge,
+        alerts: Callable[[], AlertsSeen] | None = None,
     ) -> None:
         self.provider, self.policy, self.baseline, self.clock = provider, policy, dict(baseline), clock
         # The end of the change being judged (deploy, traffic step, rollback): no sample older
@@ -176,6 +181,7 @@ class WatchWindow:
         self.not_before = not_before
         self.duration, self.interval, self.historical = duration, interval, historical
         self.traffic, self.health, self.on_poll, self.on_soft = traffic, health, on_poll, on_soft
+        self.alerts = alerts  # watch.alerts: read every poll (AlertSource.read); None: not read
         self.total = duration  # grows when a soft breach is answered with "extend"
         self._not_before: dt.datetime | None = None  # set as the window starts
         # Who judges the polls: WindowJudge (against `baseline`), or a canary step's judge
@@ -241,7 +247,7 @@ class WatchWindow:
         healthy = self.health() if self.health else None
         return Poll(
             elapsed=elapsed, values=values, requests=values.get("requests"), health_ok=healthy, error=error,
-            missing=missing or None, coverage=coverage or None,
+            missing=missing or None, coverage=coverage or None, alerts=self.alerts() if self.alerts else None,
         )
 
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pytest_release.adapters.alerts import ALERTS_BEFORE
 from pytest_release.adapters.acceptance import (
     AcceptanceError,
     evaluate_criteria,
@@ -40,6 +41,7 @@ from pytest_release.adapters.tracker import TrackerError, tracker_for
 from pytest_release.config import TrackerSettings
 from pytest_release.context import ReleaseContext, ServingUnknown
 from pytest_release.core import cutoff, gate
+from pytest_release.core.alerts import pre_existing_words
 from pytest_release.core.gate import Finding, TicketProblem
 from pytest_release.adapters.history import interrupted_release
 from pytest_release.core.release import Phase
@@ -708,3 +710,21 @@ def check_release_dir(ctx: ReleaseContext) -> None:
     finding = gate.release_dir_finding(str(release_dir), free, problem)
     text = finding.message if finding else f"`{release_dir}` takes a write and has {free // (1024 * 1024) if free else 0} MiB free."
     gate_run(ctx)._conclude("release-dir", "Release dir", text, [finding] if finding else [])
+
+
+def read_alerts_before(ctx: ReleaseContext) -> None:
+    """watch.alerts: the alerts firing before the change, reported and stashed as the watch's
+    pre-change set (they count only if they get worse). Unknown is a blocking finding: without
+    it, an alert that was already firing could not be told from one the release raised."""
+    source = ctx.alerts()
+    if source is None:
+        return
+    seen = source.read()
+    if seen.error:
+        pytest.fail(f"alerts unknown before the release: {seen.error} (the alerts firing before the change must be known to judge the release by its alerts)")
+    ctx.stash[ALERTS_BEFORE] = seen
+    policy = ctx.policy().alerts
+    assert policy is not None
+    words = pre_existing_words(policy, seen.firing)
+    ctx.say(f"alerts: {words}")
+    ctx.section_note("Alerts", f"{source.describe()} answers for {policy.selector}; {words}.")

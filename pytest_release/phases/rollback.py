@@ -23,17 +23,20 @@ import dataclasses
 import os
 import socket
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from pytest_release.adapters.smoke import SmokeRunner
 from pytest_release.context import Paths, ReleaseContext, ServingUnknown
-from pytest_release.core.judge import WatchDecision
+from pytest_release.core.alerts import AlertsSeen, pre_existing_words
+from pytest_release.core.judge import WatchDecision, WatchPolicy
 from pytest_release.core.release import Phase, Verdict
 from pytest_release.metrics import MetricsUnavailable
 from pytest_release.metrics.window import WatchWindow
 from pytest_release.options import UNKNOWN_VERSION
 from pytest_release.report.document import (
+    Section,
     claim_new_file,
     file_stamp,
     timestamp,
@@ -134,9 +137,10 @@ def _run(ctx: ReleaseContext, target: str | None, why: str) -> tuple[bool, str]:
     watch.started = ctx.clock.now()
     rows = watch.table(["T+", "Status", "Readings"])
     provider = ctx.metrics()
+    policy, alerts = _verification_alerts(ctx, watch)
     window = WatchWindow(
         provider=provider,
-        policy=ctx.policy(),
+        policy=policy,
         baseline=ctx.choices.baseline,
         clock=ctx.clock,
         duration=ctx.env.watch.rollback_duration,
@@ -149,6 +153,7 @@ def _run(ctx: ReleaseContext, target: str | None, why: str) -> tuple[bool, str]:
             ctx.flush(),
         ),
         on_soft=lambda decision: ("continue", 0.0),
+        alerts=alerts,
     )
     outcome = window.run()
     watch.finished = ctx.clock.now()
@@ -157,6 +162,22 @@ def _run(ctx: ReleaseContext, target: str | None, why: str) -> tuple[bool, str]:
     if not outcome.passed:
         return False, f"{target} was deployed but the short watch window failed: {outcome.trigger}"
     return True, f"{target} is serving again (smoke passed, watched {ctx.env.watch.rollback_duration:g}s without a hard breach)"
+
+
+def _verification_alerts(ctx: ReleaseContext, section: Section) -> tuple[WatchPolicy, Callable[[], AlertsSeen] | None]:
+    """The verification watch reads the alerts too. An alert the bad release raised may take its
+    own resolve time to clear, so the alerts firing as the verification starts join the
+    pre-change set (named in the rollback report): only a new alert, or one getting worse, fails
+    the verification."""
+    policy, source = ctx.policy(), ctx.alerts()
+    if source is None or policy.alerts is None:
+        return policy, None
+    now = source.read()
+    if now.error:
+        return policy, source.read  # unknown now: judged as unknown, poll by poll
+    section.text("**Alerts:** " + pre_existing_words(policy.alerts, now.firing).replace("before the release", "as the verification began"))
+    before = policy.alerts.before + tuple(a for a in now.firing if a not in policy.alerts.before)
+    return dataclasses.replace(policy, alerts=dataclasses.replace(policy.alerts, before=before)), source.read
 
 
 def format_readings(decision: WatchDecision) -> str:

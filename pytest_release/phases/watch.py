@@ -47,6 +47,7 @@ def run_window(ctx: ReleaseContext) -> WatchOutcome:
         duration=w.duration, interval=w.interval, historical=ctx.historical_metrics, traffic=ctx.traffic(),
         health=ctx.health_check(), on_poll=recorder.on_poll,
         on_soft=lambda decision: ctx.escalate(decision, section),
+        alerts=(source.read if (source := ctx.alerts()) else None),
     )
     outcome = window.run()
     if outcome.notes:
