@@ -16,6 +16,7 @@ from pytest_release.core.judge import (  # noqa: F401  (DEFAULT_RULES re-exporte
     default_rule,
 )
 from pytest_release.core.restrictions import ApprovalPolicy, ChangeCalendar
+from pytest_release.core.watch_model import DEFAULT_CONFIDENCE
 
 
 DEFAULT_WATCH = {"staging": 15 * 60.0, "production": 60 * 60.0}
@@ -165,6 +166,7 @@ class WatchSettings:
     on_soft_breach: str | None = None
     rollback_duration: float = 300.0
     health_query: str = ""  # PromQL: healthy while its value is > 0 (read as the `health` query)
+    confidence: float = DEFAULT_CONFIDENCE  # the evidence test's, for rules with `evidence`
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
+from pytest_release.core import evidence as _evidence
 from pytest_release.core.explain import evidence, no_data_words, ratio_words, summarize
 from pytest_release.core.health import _health_ok, _health_streak, _judge_health, health_reading
 from pytest_release.core.readings import (
@@ -341,7 +342,23 @@ def _judge_metric(
         if _requests(last) == 0:
             why = traffic_words(policy, 0.0)
         return _judge_no_data(policy, rule, polls, value, why, "traffic", baseline, eb)
-    return _judge_value(rule, value, baseline, eb, format_elapsed(_elapsed(last)))
+    reading, finding = _judge_value(rule, value, baseline, eb, format_elapsed(_elapsed(last)))
+    return _gate(policy, rule, polls, eb, reading, finding)
+
+
+def point_classification(rule: MetricRule, value: float, eb: float | None) -> Classification:
+    """What the ratio of `value` alone says (the point rule, before any evidence test)."""
+    return _classify(rule, _ratio(rule, value, eb))[0]
+
+
+def _gate(
+    policy: WatchPolicy, rule: MetricRule, polls: Sequence[Poll], eb: float | None,
+    reading: MetricReading, finding: _Finding | None,
+) -> tuple[MetricReading, _Finding | None]:
+    """A rule with `evidence`: a soft or hard ratio stands only where the counts show it."""
+    if not rule.evidence:
+        return reading, finding
+    return _evidence.gate(policy, rule, polls, eb, reading, finding, lambda v: point_classification(rule, v, eb))
 
 
 # --- the judge -------------------------------------------------------------------------------

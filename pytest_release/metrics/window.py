@@ -109,6 +109,7 @@ def watch_policy(settings: "WatchSettings") -> WatchPolicy:
         rules=rules, no_data_after=settings.no_data_after, min_requests=settings.min_requests,
         health_failures_hard=settings.health_failures_hard, interval=settings.interval,
         health_metric=HEALTH_METRIC if settings.health_query else None, health_query=settings.health_query,
+        confidence=settings.confidence,
     )
 
 
