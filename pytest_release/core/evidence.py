@@ -58,6 +58,7 @@ class Evidence:
     conclusive_before: bool  # an earlier poll of the window had a conclusive reading
     soft_score: float | None = None  # a point-hard poll: the score for the soft factor too
     soft_factor: float | None = None
+    alone: bool = False  # this poll's counts alone show it (high traffic: today's words)
 
     @property
     def shown(self) -> bool:
@@ -182,7 +183,7 @@ def gate(
     if own is None or not _testable(p0):
         why = "no request count" if own is None else "no baseline rate between 0 and 1"
         note = f"; the evidence test cannot run ({why}): the ratio decides"
-        return replace(reading, explanation=reading.explanation + note), finding
+        return replace(reading, explanation=reading.explanation + note), replace(finding, reason=finding.reason + note)
     assert p0 is not None
     h = needed(policy.confidence)
     paths = {f: _path(rule, polls, p0, f) for f in _factors(rule)}
@@ -207,7 +208,7 @@ def gate(
     if gated is point:
         if path.llrs[-1] >= h:
             # This poll's counts alone show it (high traffic): today's words, unchanged.
-            return replace(reading, evidence=ev), finding
+            return replace(reading, evidence=replace(ev, alone=True)), finding
         return replace(reading, explanation=text, evidence=ev), replace(finding, reason=f"{finding.reason}; {words(rule.name, ev)}")
     # Point-hard with only soft evidence: a soft finding.
     text = f"{reading.explanation} by this poll's ratio; {words(rule.name, ev)}"
