@@ -43,6 +43,10 @@ Conventions the rest of the plugin relies on:
   answers twice for one instant, duplicated scrapes). They are merged worst-first: the worst
   usable value per metric, the most requests, a failed health check if any failed. So the order
   in which equal samples arrive never changes a decision.
+* Evidence: a rule with `evidence` (error_rate) is a share of the poll's requests; after the
+  ratio classifies the poll, a soft or hard reading stands only when the counts since the change
+  show it at the policy's `confidence` (core.evidence, `_gate`); otherwise it is INCONCLUSIVE:
+  no finding, not a pass, data for the no-data clock.
 * A window that ends while a metric has no data has not shown the release to be healthy:
   `core.timeline.judge_end` turns that into a soft breach (escalate: extend, accept or roll back).
 * Numbers are never printed as `inf`: an unbounded ratio is said in words ("none at all").
