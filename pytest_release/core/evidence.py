@@ -238,17 +238,12 @@ def keep_from(
         return len(polls)
     conclusive = _conclusive(policy, rule, polls, paths, classify, h)
     newest = max((i for i, c in enumerate(conclusive) if c), default=None)
+    # Resets before the newest conclusive poll; with none, any reset (nothing conclusive to keep).
     limit = len(polls) if newest is None else newest
     keep = len(polls)
     for path in paths.values():
-        zeros = [i for i in range(limit) if path.zero[i]]
-        keep = min(keep, zeros[-1] + 1 if zeros else 0)
-    if newest is None:
-        # Nothing conclusive to keep: from after the last reset of each score.
-        keep = min(
-            (max((i for i in range(len(polls)) if p.zero[i]), default=-1) + 1 for p in paths.values()),
-            default=len(polls),
-        )
+        last_zero = max((i for i in range(limit) if path.zero[i]), default=-1)
+        keep = min(keep, last_zero + 1)
     return keep
 
 
