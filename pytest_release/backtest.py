@@ -26,7 +26,10 @@ JSON schema (`"schema": "pytest-release/backtest/1"`)::
          "requests": 600.0,
          "metrics": {"error_rate": {"value": 0.0, "baseline": 0.0, "compared_with": 0.01,
                                      "ratio": 0.0, "classification": "ok", "threshold": 1.5,
-                                     "explanation": "error_rate 0 is 0.00x the floor 0.01 ..."}, ...},
+                                     "explanation": "error_rate 0 is 0.00x the floor 0.01 ...",
+                                     "evidence": null | {"errors", "requests", "since", "since_errors",
+                                                         "since_requests", "score", "needed", "factor",
+                                                         "confidence", "baseline", "shown"}}, ...},
          "decision": {"status": "ok", "action": "continue", "reasons": [], "trigger": null,
                       "after_rollback": false, "final": false,
                       "ask": false, "asked_about": [], "assumed_answer": null}},
@@ -37,7 +40,9 @@ JSON schema (`"schema": "pytest-release/backtest/1"`)::
     }
 
 `ratio` is a number, null (no data, or no baseline to compare with) or the string "inf";
-`classification` is ok, soft, hard or no-data; `action` is what a live window would have done at
+`classification` is ok, soft, hard, no-data or inconclusive (a ratio breach the request and error
+counts do not yet show at the policy's `confidence`: `evidence` holds the counts and the test,
+core.evidence); `action` is what a live window would have done at
 that poll: continue, escalate (a person is asked about a soft finding not asked about before) or
 rollback (a hard breach). A person's answer is the one thing a recorded window cannot know:
 where `ask` is true the backtest assumes "continue" (`assumed_answer`), and "roll back now"
@@ -308,6 +313,7 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
                         "classification": r.classification.value,
                         "threshold": _json_number(r.threshold),
                         "explanation": r.explanation,
+                        "evidence": _evidence_json(r.evidence),
                     }
                     for r in d.readings
                 },
@@ -337,13 +343,14 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
         "baseline": {k: _json_number(v) for k, v in timeline.baseline.items()},
         "rules": [
             {"metric": r.name, "direction": r.direction, "soft": r.soft, "hard": r.hard, "floor": r.floor,
-             "needs_traffic": r.needs_traffic, "lost": r.lost}
+             "needs_traffic": r.needs_traffic, "lost": r.lost, "evidence": r.evidence}
             for r in timeline.policy.rules
         ],
         "policy": {
             "no_data_after_seconds": _json_number(timeline.policy.no_data_after),
             "min_requests": timeline.policy.min_requests,
             "health_query": timeline.policy.health_query or None,
+            "confidence": timeline.policy.confidence,
         },
         "person": PERSON,
         "alerts": timeline.alerts or None,
@@ -351,6 +358,7 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
         "summary": {
             "polls": len(polls),
             **counts,
+            "inconclusive": sum(1 for e in timeline.entries if _unsure(e.decision)),
             "questions": sum(1 for e in timeline.entries if e.ask),
             "first_escalation": None if escalation is None else {
                 "time": _iso(escalation.time),
@@ -365,6 +373,22 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
             },
         },
     }
+
+
+def _evidence_json(ev: Any) -> dict[str, Any] | None:
+    if ev is None:
+        return None
+    return {
+        "errors": ev.errors, "requests": ev.requests, "since": None if ev.since is None else format_elapsed(ev.since),
+        "since_errors": ev.since_errors, "since_requests": ev.since_requests, "score": round(ev.score, 6),
+        "needed": round(ev.needed, 6), "factor": ev.factor, "confidence": ev.confidence, "baseline": ev.baseline,
+        "shown": ev.shown,
+    }
+
+
+def _unsure(decision: WatchDecision) -> list[Any]:
+    """The readings of `decision` that are inconclusive (core.evidence)."""
+    return [r for r in decision.readings if r.classification.value == "inconclusive"]
 
 
 def write_json(timeline: Timeline, path: Path) -> None:
@@ -418,6 +442,12 @@ def timeline_lines(timeline: Timeline) -> list[str]:
 
     for entry in timeline.entries:
         d = entry.decision
+        if d.status is Status.OK and _unsure(d):  # not a finding, not a pass: on its own line
+            flush_run()
+            out.append(f"  {format_elapsed(entry.poll.elapsed):<16} {entry.time.strftime('%H:%M:%S')} inconclusive (not a finding, not a pass): {_readings(d)}")
+            for r in _unsure(d):
+                out.append(f"  {'':<16}   - {r.explanation}")
+            continue
         if d.status is Status.OK:
             if run and silent(run[-1]) != silent(entry):
                 flush_run()

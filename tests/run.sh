@@ -18,7 +18,7 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! c
     exit 1
   fi
 fi
-if ! "$venv/bin/python" -c 'import pytest_release, hypothesis, prometheus_client, lxml, xdist, importlinter, kubernetes_validate' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import pytest_release, scipy, hypothesis, prometheus_client, lxml, xdist, importlinter, kubernetes_validate' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q -e "$repo[test]"
 fi

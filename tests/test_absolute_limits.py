@@ -85,6 +85,31 @@ def test_too_little_traffic_is_no_data_whatever_the_limit():
     assert reading.classification is Classification.NO_DATA and decision.status is not Status.HARD
 
 
+ERRORS = DEFAULT_RULES["error_rate"]  # a share of the requests: evidence on
+
+
+def test_one_error_in_twenty_requests_is_not_shown_to_be_over_a_1_percent_limit():
+    rule = MetricRule(**{**ERRORS.__dict__, "max": 0.01})
+    decision, reading = one(rule, 0.05, 0.04, requests=20)  # 1.25x a 4% baseline: fine by the ratio
+    assert decision.status is Status.OK and reading.classification is Classification.OK
+    assert "error_rate 0.05 is above its limit 0.01 (hard) by this poll's value, but 1 error in 20 requests this poll" in reading.explanation
+    assert "do not show a rate above 0.01 at 99% confidence (one-sided exact binomial test, p = 0.18)" in reading.explanation
+
+
+def test_a_limit_shown_by_the_counts_breaches_though_the_baseline_was_as_bad():
+    rule = MetricRule(**{**ERRORS.__dict__, "max": 0.01})
+    decision, reading = one(rule, 0.035, 0.03, requests=6000)  # 210 errors: far over 1%, 1.17x the baseline
+    assert decision.status is Status.HARD and reading.threshold == 0.01
+    assert decision.trigger == "error_rate 0.035 above its limit 0.01 (hard) at T+1m"
+    assert "210 errors in 6000 requests this poll show a rate above 0.01 at 99% confidence" in reading.explanation
+
+
+def test_without_a_request_count_the_value_decides_the_limit():
+    rule = MetricRule(**{**ERRORS.__dict__, "max": 0.01})
+    decision = judge(WatchPolicy(rules=(rule,), min_requests=0), {"error_rate": 0.03}, [Poll(60.0, {"error_rate": 0.035})])
+    assert decision.status is Status.HARD
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -72,6 +72,7 @@ from pytest_release.core.judge import (
     MetricRule,
     default_rule,
 )
+from pytest_release.core.watch_model import DEFAULT_CONFIDENCE
 from pytest_release.config.announcements import _read_annotations, _read_notify
 from pytest_release.config.alerts import check_alerts_source, read_alerts
 
@@ -471,7 +472,7 @@ def _read_metrics(node: _Node) -> MetricsSettings:
 
 _RULE_KEYS = {
     "direction": _str, "soft": _factor, "hard": _factor, "floor": _ranged(_number, low=0), "lost": _number,
-    "needs_traffic": _bool, "max": _limit, "min": _limit, "limit": _str,
+    "needs_traffic": _bool, "evidence": _bool, "max": _limit, "min": _limit, "limit": _str,
 }
 _NULLABLE_RULE_KEYS = ("soft", "hard", "lost", "max", "min")
 
@@ -522,7 +523,7 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
             MetricRule(**{**base.__dict__, "name": name, **overrides})
         except ValueError as exc:
             message = str(exc).split(": ", 1)[-1]
-            where = next((k for k in ("lost", "soft", "hard", "floor", "direction", "max", "min", "limit") if message.startswith(k)), None)
+            where = next((k for k in ("lost", "soft", "hard", "floor", "evidence", "direction", "max", "min", "limit") if message.startswith(k)), None)
             rule.fail(message, where)
         rules.append(MetricRuleSettings(name=name, overrides=overrides))
         rule.finish()
@@ -549,11 +550,19 @@ def _read_watch(node: _Node, kind: str) -> WatchSettings:
         on_soft_breach=on_soft,
         rollback_duration=node.get("rollback_duration", 300.0, _positive_duration),
         alerts=read_alerts(node.child("alerts")) if node.data.get("alerts") is not None else node.read.add("alerts"),
+        confidence=node.get("confidence", DEFAULT_CONFIDENCE, _confidence),
     )
     if settings.interval > settings.duration:
         node.fail(f"interval ({settings.interval:g}s) is longer than the window ({settings.duration:g}s)", "interval")
     node.finish()
     return settings
+
+
+def _confidence(value: Any) -> float:
+    value = _number(value)
+    if not 0.5 < value < 1:
+        raise ValueError(f"must be a number between 0.5 and 1, exclusive (0.99: 99% confidence), got {value!r}")
+    return value
 
 
 def _non_negative(value: Any) -> float:

@@ -16,6 +16,7 @@ from pytest_release.core.judge import (  # noqa: F401  (DEFAULT_RULES re-exporte
     default_rule,
 )
 from pytest_release.core.restrictions import ApprovalPolicy, ChangeCalendar
+from pytest_release.core.watch_model import DEFAULT_CONFIDENCE
 
 
 DEFAULT_WATCH = {"staging": 15 * 60.0, "production": 60 * 60.0}
@@ -188,6 +189,7 @@ class WatchSettings:
     rollback_duration: float = 300.0
     health_query: str = ""  # PromQL: healthy while its value is > 0 (read as the `health` query)
     alerts: AlertsSettings | None = None  # watch.alerts; None: alerts are not read
+    confidence: float = DEFAULT_CONFIDENCE  # the evidence test's, for rules with `evidence`
 
 
 @dataclass(frozen=True)

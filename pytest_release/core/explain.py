@@ -93,7 +93,7 @@ def summarize(decision: WatchDecision) -> str:
         else:
             mark = (
                 f" {r.classification.value}"
-                if r.classification in (Classification.SOFT, Classification.HARD)
+                if r.classification in (Classification.SOFT, Classification.HARD, Classification.INCONCLUSIVE)
                 else ""
             )
             below = r.threshold if r.classification is Classification.OK else None

@@ -43,6 +43,10 @@ Conventions the rest of the plugin relies on:
   answers twice for one instant, duplicated scrapes). They are merged worst-first: the worst
   usable value per metric, the most requests, a failed health check if any failed. So the order
   in which equal samples arrive never changes a decision.
+* Evidence: a rule with `evidence` (error_rate) is a share of the poll's requests; after the
+  ratio classifies the poll, a soft or hard reading stands only when the counts since the change
+  show it at the policy's `confidence` (core.evidence, `_gate`); otherwise it is INCONCLUSIVE:
+  no finding, not a pass, data for the no-data clock.
 * A window that ends while a metric has no data has not shown the release to be healthy:
   `core.timeline.judge_end` turns that into a soft breach (escalate: extend, accept or roll back).
 * Numbers are never printed as `inf`: an unbounded ratio is said in words ("none at all").
@@ -53,8 +57,9 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
+from pytest_release.core import evidence as _evidence
 from pytest_release.core.explain import evidence, no_data_words, ratio_words, summarize
-from pytest_release.core.limits import breached_limit, limit_words
+from pytest_release.core.limits import apply_limit
 from pytest_release.core.health import _health_ok, _health_streak, _judge_health, health_reading
 from pytest_release.core.readings import (
     _clean_baseline,
@@ -113,9 +118,6 @@ __all__ = [
     "HEALTH_METRIC",
     "default_rule",
 ]
-
-
-_RANK = {Classification.OK: 0, Classification.SOFT: 1, Classification.HARD: 2}
 
 
 def _ratio(rule: MetricRule, value: float, eb: float | None) -> float | None:
@@ -234,13 +236,6 @@ def _judge_value(
         else:
             size = f"{shown}x below {where}"
         explanation = f"{name} {_fmt_num(value)} is {size}; {_verdict_words(rule, classification)}"
-    beyond = breached_limit(rule, value)
-    if beyond is not None:
-        explanation = f"{explanation}; {name} {_fmt_num(value)} is {beyond.words}"
-        if _RANK[beyond.classification] > _RANK[classification]:
-            classification, threshold = beyond.classification, beyond.limit
-    elif limit_words(rule):
-        explanation = f"{explanation}; {limit_words(rule)}"
     reading = MetricReading(
         metric=name,
         value=value,
@@ -254,9 +249,6 @@ def _judge_value(
     if classification not in (Classification.SOFT, Classification.HARD):
         return reading, None
     status = Status(classification.value)
-    if beyond is not None and threshold == beyond.limit and beyond.classification is classification:
-        trigger = f"{name} {_fmt_num(value)} {beyond.words} at {at}"
-        return reading, _Finding(status, f"{status.value} breach at {at}: {explanation}", trigger, name, key=f"limit:{name}")
     assert ratio is not None
     if math.isinf(ratio):
         trigger = (
@@ -356,7 +348,25 @@ def _judge_metric(
         if _requests(last) == 0:
             why = traffic_words(policy, 0.0)
         return _judge_no_data(policy, rule, polls, value, why, "traffic", baseline, eb)
-    return _judge_value(rule, value, baseline, eb, format_elapsed(_elapsed(last)))
+    at = format_elapsed(_elapsed(last))
+    reading, finding = _judge_value(rule, value, baseline, eb, at)
+    reading, finding = _gate(policy, rule, polls, eb, reading, finding)
+    return apply_limit(policy, rule, last, value, reading, finding, at)
+
+
+def point_classification(rule: MetricRule, value: float, eb: float | None) -> Classification:
+    """What the ratio of `value` alone says (the point rule, before any evidence test)."""
+    return _classify(rule, _ratio(rule, value, eb))[0]
+
+
+def _gate(
+    policy: WatchPolicy, rule: MetricRule, polls: Sequence[Poll], eb: float | None,
+    reading: MetricReading, finding: _Finding | None,
+) -> tuple[MetricReading, _Finding | None]:
+    """A rule with `evidence`: a soft or hard ratio stands only where the counts show it."""
+    if not rule.evidence:
+        return reading, finding
+    return _evidence.gate(policy, rule, polls, eb, reading, finding, lambda v: point_classification(rule, v, eb))
 
 
 # --- the judge -------------------------------------------------------------------------------

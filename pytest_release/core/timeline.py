@@ -15,16 +15,21 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping, Sequence
 
+from pytest_release.core import evidence
 from pytest_release.core.judge import (
     Classification,
+    MetricReading,
     Poll,
     Status,
     WatchDecision,
     WatchPolicy,
+    _merge_equal_times,
     format_elapsed,
     has_data,
     judge,
+    point_classification,
 )
+from pytest_release.core.readings import _clean_baseline, _effective_baseline, _lookup, _same_time
 
 __all__ = ["Step", "WindowJudge", "judge_end", "judge_timeline", "needed_history"]
 
@@ -39,16 +44,27 @@ def judge_end(decision: WatchDecision) -> WatchDecision:
     * data earlier, none since: the release has not been shown healthy, a soft breach (the
       runbook's "no data: escalate": extend the window, accept, or roll back).
 
+    An INCONCLUSIVE reading (a ratio breach the counts do not yet show, core.evidence) ends the
+    same way: hard when no poll of the window was conclusive for that metric, soft otherwise.
+
     A hard decision, or one with data for every metric, is returned unchanged."""
     if decision.status is Status.HARD:
         return decision
     blind = [r for r in decision.readings if r.classification is Classification.NO_DATA]
-    if not blind:
+    unsure = [r for r in decision.readings if r.classification is Classification.INCONCLUSIVE]
+    if not blind and not unsure:
         return decision
     at = format_elapsed(decision.elapsed if decision.elapsed is not None else math.nan)
     never = [r for r in blind if not r.had_data]
-    if never:
+    never_sure = [r for r in unsure if not (r.evidence is not None and r.evidence.conclusive_before)]
+    if never or never_sure:
         def words(metric: str, cause: str | None, detail: str) -> str:
+            if cause == "inconclusive":
+                return (
+                    f"{metric} was inconclusive during the whole window (to {at}; {detail}): too few"
+                    " requests to show the release healthy or not; an environment with few users needs"
+                    " `traffic:` (the built-in load generator) or a longer window"
+                )
             if cause == "traffic":
                 return (
                     f"too little traffic to judge {metric} during the whole window (to {at}; {detail}):"
@@ -56,18 +72,24 @@ def judge_end(decision: WatchDecision) -> WatchDecision:
                 )
             return f"no data for {metric} during the whole window (to {at}; {detail}): observability is itself broken"
 
-        first = never[0]
-        reasons = tuple(f"hard breach at {at}: {words(r.metric, r.cause, r.detail)}" for r in never)
+        causes = [(r.metric, r.cause, r.detail) for r in never]
+        causes += [(r.metric, "inconclusive", _evidence_words(r)) for r in never_sure]
+        first = causes[0]
+        reasons = tuple(f"hard breach at {at}: {words(*c)}" for c in causes)
         return replace(
             decision, status=Status.HARD, reasons=decision.reasons + reasons,
-            trigger=words(first.metric, first.cause, first.detail), trigger_metric=first.metric, soft_keys=(),
+            trigger=words(*first), trigger_metric=first[0], soft_keys=(),
         )
     reasons = tuple(
         f"soft breach at {at}: the window ended while {r.metric} had no data ({r.detail};"
         f" none since {format_elapsed(r.no_data_since or 0.0)}): the release has not been shown healthy"
         for r in blind
+    ) + tuple(
+        f"soft breach at {at}: the window ended while {r.metric} was inconclusive ({_evidence_words(r)}):"
+        " the release has not been shown healthy"
+        for r in unsure
     )
-    keys = tuple(f"end:{r.metric}" for r in blind)
+    keys = tuple(f"end:{r.metric}" for r in blind + unsure)
     return replace(decision, status=Status.SOFT, reasons=decision.reasons + reasons, soft_keys=decision.soft_keys + keys)
 
 
@@ -105,7 +127,7 @@ class WindowJudge:
         decision = judge(self.policy, self.baseline, self.history)
         if final:
             decision = judge_end(decision)
-        self.history = needed_history(self.policy, self.history)
+        self.history = needed_history(self.policy, self.history, self.baseline)
         if decision.status is not Status.SOFT:
             return Step(poll, decision, final, ask=False)
         new = tuple(key for key in decision.soft_keys if key not in self.accepted)
@@ -134,11 +156,37 @@ def judge_timeline(
     return steps
 
 
-def needed_history(policy: WatchPolicy, history: list[Poll]) -> list[Poll]:
+def _evidence_words(r: MetricReading) -> str:
+    return evidence.words(r.metric, r.evidence) if r.evidence is not None else r.explanation
+
+
+def _evidence_keep(policy: WatchPolicy, baseline: Mapping[str, float | None] | None, history: list[Poll]) -> int:
+    """Where the evidence scores of `evidence` rules need the history from (core.evidence.keep_from),
+    as an index into the raw `history`. The last group of equal-time polls is not settled (a later
+    poll at the same time merges into it) and is always kept whole."""
+    rules = [r for r in policy.rules if r.evidence]
+    if not rules or not history:
+        return len(history)
+    if baseline is None:
+        return 0  # no baseline given: keep everything (always correct)
+    starts = [0] + [i for i in range(1, len(history)) if not _same_time(history[i - 1], history[i])]
+    merged = _merge_equal_times(policy, tuple(history))
+    settled = merged[:-1]
+    keep = len(merged) - 1
+    for rule in rules:
+        eb = _effective_baseline(_clean_baseline(_lookup(baseline, rule.name)), rule.floor)
+        keep = min(keep, evidence.keep_from(policy, rule, settled, eb, lambda v, rule=rule, eb=eb: point_classification(rule, v, eb)))
+    return starts[keep]
+
+
+def needed_history(
+    policy: WatchPolicy, history: list[Poll], baseline: Mapping[str, float | None] | None = None
+) -> list[Poll]:
     """The suffix of `history` that can still change a later decision: back to the newest poll
-    with data of each metric (for "no data since"), and back to the newest passed health check
-    (for the failure streak)."""
-    keep = len(history) - 1
+    with data of each metric (for "no data since"), back to the newest passed health check
+    (for the failure streak), and, for a rule with `evidence`, back to where its scores were last
+    0 (core.evidence.keep_from). Without `baseline` an evidence rule keeps the whole history."""
+    keep = min(len(history) - 1, _evidence_keep(policy, baseline, history))
     for rule in policy.rules:
         for index in range(len(history) - 1, -1, -1):
             if has_data(policy, rule, history[index]):

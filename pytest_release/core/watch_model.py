@@ -65,6 +65,9 @@ class Classification(enum.Enum):
     SOFT = "soft"
     HARD = "hard"
     NO_DATA = "no-data"
+    # A ratio rule with `evidence`: this poll's ratio breaches, the counts since the change do not
+    # yet show it (core.evidence). Never a pass, never a finding; a window ending so: judge_end.
+    INCONCLUSIVE = "inconclusive"
 
 
 def _is_real(x: object) -> bool:
@@ -91,6 +94,9 @@ class MetricRule:
     max: float | None = None
     min: float | None = None
     limit: str = "hard"
+    # A proportion of the poll's requests (Poll.requests): a soft or hard ratio stands only when
+    # the counts since the change show it at the policy's confidence (core.evidence).
+    evidence: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -119,6 +125,10 @@ class MetricRule:
                 f"{where}: floor must be a finite number >= 0 (the smallest baseline the metric is"
                 f" compared with), got {self.floor!r}"
             )
+        if not isinstance(self.evidence, bool):
+            raise ValueError(f"{where}: evidence must be true or false, got {self.evidence!r}")
+        if self.evidence and self.direction != "up":
+            raise ValueError(f"{where}: evidence applies to a higher-is-worse share of requests (direction 'up') only")
         if self.lost is not None:
             if self.direction != "down":
                 raise ValueError(f"{where}: lost applies to a lower-is-worse metric (direction 'down') only")
@@ -151,7 +161,9 @@ class MetricRule:
 DEFAULT_RULES: dict[str, MetricRule] = {
     # hard at 2x: the runbook's "error-rate >= 2x baseline"; floor 1%: a zero baseline must not
     # turn one error in a quiet minute into a rollback.
-    "error_rate": MetricRule("error_rate", "up", 1.5, 2.0, 0.01, needs_traffic=True),
+    # evidence: a share of the requests, so a breach stands only when the counts show it
+    # (core.evidence): one error in twenty requests is not 5x a 1% baseline.
+    "error_rate": MetricRule("error_rate", "up", 1.5, 2.0, 0.01, needs_traffic=True, evidence=True),
     # hard at 3x: the runbook's "p99 latency >= 3x baseline"; floor 50 ms: jitter below it is noise.
     "p99_latency": MetricRule("p99_latency", "up", 1.5, 3.0, 0.05, needs_traffic=True),
     # soft only, except traffic lost (under 10% of a baseline that had traffic): a hard finding.
@@ -164,6 +176,7 @@ DEFAULT_RULES: dict[str, MetricRule] = {
 DEFAULT_NO_DATA_AFTER = 180.0  # the runbook: no data within the first 3 minutes is a hard breach
 DEFAULT_MIN_REQUESTS = 10.0  # per poll: under 10 requests one error is >= 10% and a p99 is the max
 DEFAULT_HEALTH_FAILURES_HARD = 2  # the runbook: a health failure persisting 2 intervals is hard
+DEFAULT_CONFIDENCE = 0.99  # the evidence test's (core.evidence): 99:1 odds, h = ln 99 = 4.6
 #: The name of the poll value a PromQL health query (watch.health_query) is read into.
 HEALTH_METRIC = "health"
 
@@ -192,8 +205,14 @@ class WatchPolicy:
     # watch.alerts: how firing alerts are judged and which fired before the change (core.alerts);
     # None: alerts are not read.
     alerts: "AlertPolicy | None" = None
+    # The evidence test's confidence (rules with `evidence`): see core.evidence.
+    confidence: float = DEFAULT_CONFIDENCE
 
     def __post_init__(self) -> None:
+        if not _is_real(self.confidence) or not 0.5 < self.confidence < 1:
+            raise ValueError(
+                f"watch policy: confidence must be a number between 0.5 and 1 (0.95: 95%), got {self.confidence!r}"
+            )
         try:
             rules = tuple(self.rules)
         except TypeError:
@@ -279,6 +298,9 @@ class MetricReading:
     had_data: bool = False
     cause: str | None = None
     detail: str = ""  # the why of a NO_DATA reading, in words ("0 requests in the last 1m")
+    # The evidence test behind a ratio rule's soft, hard or INCONCLUSIVE reading
+    # (core.evidence.Evidence); None where it did not run.
+    evidence: Any = None
 
 
 @dataclass(frozen=True)

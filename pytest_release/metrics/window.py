@@ -113,6 +113,7 @@ def watch_policy(settings: "WatchSettings", alerts_before: Sequence[Alert] = ())
         health_failures_hard=settings.health_failures_hard, interval=settings.interval,
         health_metric=HEALTH_METRIC if settings.health_query else None, health_query=settings.health_query,
         alerts=alert_policy(settings.alerts, tuple(alerts_before)) if settings.alerts is not None else None,
+        confidence=settings.confidence,
     )
 
 

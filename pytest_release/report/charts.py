@@ -15,14 +15,14 @@ from pytest_release.core.judge import format_elapsed as format_t
 
 WIDTH, HEIGHT = 640, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 34, 40
-COLOURS = {"ok": "#2e7d32", "soft": "#ef6c00", "hard": "#c62828", "no-data": "#9e9e9e"}
+COLOURS = {"ok": "#2e7d32", "soft": "#ef6c00", "hard": "#c62828", "no-data": "#9e9e9e", "inconclusive": "#6a1b9a"}
 
 
 @dataclass(frozen=True)
 class ChartPoint:
     elapsed: float  # seconds since the window started
     value: float | None  # None: no data at this poll
-    classification: str = "ok"  # ok | soft | hard | no-data
+    classification: str = "ok"  # ok | soft | hard | no-data | inconclusive
 
 
 @dataclass(frozen=True)

@@ -53,9 +53,23 @@ def chart_name(metric: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", metric).strip(".") or "metric"
 
 
+def evidence_tag(r: MetricReading) -> str:
+    """The evidence test behind a reading, short: `1/20 this poll, 3/140 since T+2m, evidence
+    0.50 of 4.60 for 2x at 99%`; empty without one (or when this poll's counts alone showed it)."""
+    ev = r.evidence
+    if ev is None or ev.alone:
+        return ""
+    run = f", {ev.since_errors}/{ev.since_requests} since {format_elapsed(ev.since)}" if ev.since is not None else ""
+    return (
+        f"{ev.errors}/{ev.requests} errors this poll{run}, evidence {ev.score:.2f} of {ev.needed:.2f}"
+        f" for {ev.factor:g}x at {ev.confidence:.4g} confidence"
+    )
+
+
 def metric_cell(r: MetricReading) -> str:
     """One metric in one poll: `0.3 vs 0.01 → 30.0x hard` (value, what it is compared with,
-    ratio, classification); no data says since when, or that traffic was too low to judge."""
+    ratio, classification); no data says since when, or that traffic was too low to judge; an
+    inconclusive reading adds its counts and evidence."""
     if r.classification is Classification.NO_DATA:
         return no_data_words(r)
     if r.ratio is None:
@@ -64,7 +78,10 @@ def metric_cell(r: MetricReading) -> str:
     mark = r.classification.value
     if r.classification in (Classification.SOFT, Classification.HARD):
         mark = f"**{mark.upper()}**"
-    return f"{_num(r.value)} vs {_num(r.effective_baseline)} → {ratio} {mark}"
+    elif r.classification is Classification.INCONCLUSIVE:
+        mark = f"*{mark}*"
+    tag = evidence_tag(r)
+    return f"{_num(r.value)} vs {_num(r.effective_baseline)} → {ratio} {mark}" + (f" ({tag})" if tag else "")
 
 
 def data_range(poll: Poll) -> str:
@@ -98,8 +115,10 @@ def reading_words(r: MetricReading) -> str:
     if r.ratio is None:
         return f"{r.metric} {_num(r.value)} (no baseline)"
     ratio = f"{r.ratio:.2f}x" if math.isfinite(r.ratio) else ratio_words(r)
-    mark = f" {r.classification.value}" if r.classification in (Classification.SOFT, Classification.HARD) else ""
-    return f"{r.metric} {_num(r.value)} vs {_num(r.effective_baseline)} = {ratio}{mark}"
+    shown = (Classification.SOFT, Classification.HARD, Classification.INCONCLUSIVE)
+    mark = f" {r.classification.value}" if r.classification in shown else ""
+    tag = evidence_tag(r)
+    return f"{r.metric} {_num(r.value)} vs {_num(r.effective_baseline)} = {ratio}{mark}" + (f" ({tag})" if tag else "")
 
 
 def progress_line(elapsed: float, remaining: float, decision: WatchDecision, traffic: str = "") -> str:
@@ -178,13 +197,16 @@ class WatchRecorder:
         cells = [metric_cell(readings[r.name]) if r.name in readings else "—" for r in self.policy.rules]
         stamp = self.now().astimezone(dt.timezone.utc).strftime("%H:%M:%S")
         self.rows.rows.append([format_elapsed(poll.elapsed), stamp, *cells, data_range(poll), health, status])
-        if decision.status is not Status.OK:
+        unsure = [r for r in decision.readings if r.classification is Classification.INCONCLUSIVE]
+        if decision.status is not Status.OK or unsure:
             if not self.decisions:
                 self.section.bullets([], title="Decisions")
                 self.section.blocks[-1].items = self.decisions
             why = evidence(decision, self.polls)
             for reason in decision.reasons:
                 self.decisions.append(reason)
+            for r in unsure:  # not a finding, and not a pass: the counts do not show it yet
+                self.decisions.append(f"inconclusive at {format_elapsed(poll.elapsed)} (not a finding, not a pass): {r.explanation}")
             if decision.status is Status.HARD and decision.trigger:
                 self.decisions.append(f"**rollback trigger** at {format_elapsed(poll.elapsed)}: {decision.trigger}" + (f" ({why})" if why else ""))
         for name, points in self.points.items():
