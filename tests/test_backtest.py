@@ -68,6 +68,8 @@ def test_a_backtest_prints_when_and_why_a_rollback_would_have_fired(replay):
     assert [p["elapsed"] for p in polls] == [f"T+{m}m" for m in range(1, 16)]
     assert polls[0]["time"] == (T0 + dt.timedelta(minutes=1)).isoformat()
     breach = polls[6]
+    shown = breach["metrics"]["error_rate"].pop("evidence")  # 180 errors in 600 requests: shown by this poll alone
+    assert (shown["errors"], shown["factor"]) == (180, 2.0)
     assert breach["metrics"]["error_rate"] == {
         "value": pytest.approx(0.3), "baseline": 0.0, "compared_with": 0.01, "ratio": pytest.approx(30.0),
         "classification": "hard", "threshold": 2.0, "explanation": "error_rate 0.3 is 30.0x the floor 0.01 (baseline 0); hard at 2.0x",
