@@ -21,6 +21,7 @@ from pytest_release.core.canary_compare import (
     PairedPoll,
     compare,
 )
+from pytest_release.core.alerts import Alert, AlertPolicy, AlertsSeen
 from pytest_release.core.judge import DEFAULT_RULES, Poll, Status, WatchPolicy
 from pytest_release.report.canary import summary
 from tests.test_canary_bluegreen import edit_lb, junit_cases
@@ -139,6 +140,16 @@ def test_health_is_judged_once_per_poll_as_the_watch_window_does():
     polls = [paired(t, HEALTHY, HEALTHY, health_ok=False) for t in (4, 8)]
     d = compare(policy, PRE, polls)
     assert d.status is Status.HARD and d.trigger_metric == "health" and d.health_failures == 2
+
+
+def test_a_firing_alert_in_a_canary_step_is_judged_once_per_poll():
+    critical = Alert.of({"alertname": "OrdersDown", "service": "orders", "severity": "critical"}, since="2026-12-02T00:34:49Z")
+    policy = WatchPolicy(rules=QUALITY, min_requests=5, interval=4, alerts=AlertPolicy())
+    poll = PairedPoll(elapsed=4, values=HEALTHY, requests=20, stable=Poll(elapsed=4, values=HEALTHY, requests=380),
+                      alerts=AlertsSeen(firing=(critical,)))
+    d = compare(policy, PRE, [poll])
+    assert d.status is Status.HARD and d.trigger.startswith('alert OrdersDown{service="orders"} firing (severity critical: hard')
+    assert sum("OrdersDown" in reason for reason in d.reasons) == 1  # not once per rule
 
 
 # --- config --------------------------------------------------------------------------------------

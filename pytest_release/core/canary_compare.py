@@ -117,6 +117,7 @@ def _plain(poll: Poll, *, health: bool) -> Poll:
     return Poll(
         elapsed=poll.elapsed, values=dict(poll.values or {}), requests=poll.requests,
         health_ok=poll.health_ok if health else None, error=poll.error, missing=poll.missing, coverage=poll.coverage,
+        alerts=poll.alerts if health else None,  # alerts, like health, are judged once per poll
     )
 
 
@@ -155,7 +156,7 @@ def _judge_rule(
     policy: WatchPolicy, rule: MetricRule, baseline: Mapping[str, float | None], polls: Sequence[Poll],
     canary_series: str, stable_series: str,
 ) -> _Part:
-    one = dataclasses.replace(policy, rules=(rule,), health_metric=None, health_query="")
+    one = dataclasses.replace(policy, rules=(rule,), health_metric=None, health_query="", alerts=None)
     name = rule.name
     canary_hist = [_plain(p, health=False) for p in polls]
     stable_hist = [_stable_of(p) for p in polls]

@@ -273,6 +273,7 @@ def analyse(ctx: ReleaseContext, step: CanaryStepPlan, section: Any) -> Any:
             provider=provider, policy=policy, baseline=ctx.choices.baseline, clock=ctx.clock,
             duration=step.analysis, interval=interval, historical=ctx.historical_metrics, traffic=ctx.traffic(),
             health=ctx.health_check(), on_poll=on_poll, on_soft=on_soft,
+            alerts=(source.read if (source := ctx.alerts()) else None),
         )
         if stable and stable_provider is not None:
             window: WatchWindow = PairedWatchWindow(
