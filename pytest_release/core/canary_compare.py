@@ -212,6 +212,15 @@ def _judge_rule(
             tuple(f"vs-stable:{k}" for k in vs_stable.soft_keys),
             row(cs.ratio, VS_STABLE, cs.classification.value, words),
         )
+    if cs.classification is Classification.INCONCLUSIVE:
+        # Worse than the stable version by this poll's ratio, not yet by its counts: no finding and
+        # no pass (core.evidence). A canary shown hard against the pre-release baseline while the
+        # stable version is not degraded still rolls back: that evidence is the canary's alone.
+        if vs_pre.status is Status.HARD and not _breached(sp):
+            return _part(vs_pre, row(cs.ratio, VS_PRE_RELEASE, "hard", f"{ratio_words(cp)} the pre-release baseline, shown; the stable version is not degraded"))
+        reading = dataclasses.replace(cs, explanation=f"{series}: {cs.explanation}")
+        words = f"{ratio_words(cs)} the stable version by this poll's ratio: inconclusive"
+        return _Part(reading, Status.OK, (), None, None, (), row(cs.ratio, VS_STABLE, "inconclusive", words))
     if not _breached(cp):
         words = f"{ratio_words(cs)} the stable version, {ratio_words(cp)} the pre-release baseline: ok"
         reading = dataclasses.replace(cs, explanation=f"{series}: {cs.explanation}")
