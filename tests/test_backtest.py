@@ -73,6 +73,10 @@ def test_a_backtest_prints_when_and_why_a_rollback_would_have_fired(replay):
     assert breach["metrics"]["error_rate"] == {
         "value": pytest.approx(0.3), "baseline": 0.0, "compared_with": 0.01, "ratio": pytest.approx(30.0),
         "classification": "hard", "threshold": 2.0, "explanation": "error_rate 0.3 is 30.0x the floor 0.01 (baseline 0); hard at 2.0x",
+        # 180 errors in 600 requests: this poll alone shows >= 2x (core.evidence), so the words are today's.
+        "evidence": {"errors": 180, "requests": 600, "since": "T+7m", "since_errors": 180, "since_requests": 600,
+                     "score": pytest.approx(121, abs=1), "needed": pytest.approx(4.59512), "factor": 2.0,
+                     "confidence": 0.99, "baseline": 0.01, "shown": True},
     }
     assert breach["decision"]["action"] == "rollback" and breach["decision"]["trigger"] == "error_rate breached 30.0x baseline at T+7m"
     assert [p["decision"]["after_rollback"] for p in polls] == [False] * 7 + [True] * 8

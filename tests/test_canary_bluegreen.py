@@ -156,8 +156,11 @@ def test_a_clean_canary_moves_traffic_step_by_step_and_each_step_is_a_check(lb_r
 def test_a_bad_canary_rolls_back_at_the_first_step_having_served_only_that_share(lb_release):
     result = lb_release.run("v3-bad", "--release-env=local-lb", "--junitxml=junit.xml")
     assert result.ret == 10, result.stdout.str()
+    # The 5% share sees ~10 requests a 4 s poll: its errors (about 2 in 10 against the 1% floor)
+    # may stay inconclusive within the 12 s step (core.evidence); its latency is not, and the
+    # canary is judged against the stable version over the same interval.
     result.stdout.fnmatch_lines([
-        "Rolled-Back: canary step 1/4 (5%): canary vs stable: error_rate breached *x the stable version at T+*"
+        "Rolled-Back: canary step 1/4 (5%): canary vs stable: * breached *x the stable version at T+*"
         " (the canary v3-bad *, the stable v1 *)*",
     ])
     cases = junit_cases(lb_release.pytester)
@@ -174,7 +177,7 @@ def test_a_bad_canary_rolls_back_at_the_first_step_having_served_only_that_share
     assert demo.version() == "v1"
     assert "--canary-weight 25" not in lb_release.report()
     report = lb_release.report()
-    assert "| 1/4 | 5% | 12s | BREACH: canary vs stable: error_rate breached" in report
+    assert "| 1/4 | 5% | 12s | BREACH: canary vs stable: " in report
     assert "canary step 1/4 (5%): canary vs stable, per poll" in report.lower()  # both series, side by side
 
 
