@@ -61,15 +61,16 @@ def test_the_canary_regressing_against_the_stable_version_is_hard_and_names_cana
 
 
 def test_a_soft_regression_against_the_stable_version_escalates_once():
-    # stable 0.1 (10x the pre-release baseline), canary 0.16: 1.6x the stable version, soft
-    poll = paired(4, {"error_rate": 0.16, "p99_latency": 0.02}, {"error_rate": 0.1, "p99_latency": 0.02})
+    # stable 0.1 (10x the pre-release baseline), canary 0.16: 1.6x the stable version, soft; 320
+    # errors in 2000 requests show it (core.evidence), 3 in 20 would not
+    poll = paired(4, {"error_rate": 0.16, "p99_latency": 0.02}, {"error_rate": 0.1, "p99_latency": 0.02}, requests=2000)
     d = decide(poll)
     assert d.status is Status.SOFT and d.trigger is None and d.soft_keys == ("vs-stable:error_rate",)
     judge = CanaryVsStable(POLICY, PRE, canary_series="v2", stable_series="v1")
     first = judge.step(poll, final=False)
     assert first.ask and first.asked_about == ("vs-stable:error_rate",)
     judge.accept(first.asked_about)
-    again = judge.step(paired(8, {"error_rate": 0.16, "p99_latency": 0.02}, {"error_rate": 0.1, "p99_latency": 0.02}), final=False)
+    again = judge.step(paired(8, {"error_rate": 0.16, "p99_latency": 0.02}, {"error_rate": 0.1, "p99_latency": 0.02}, requests=2000), final=False)
     assert again.decision.status is Status.SOFT and not again.ask
 
 
@@ -85,8 +86,9 @@ def test_both_versions_degraded_alike_escalate_as_not_the_release_never_hard():
 
 
 def test_the_canary_over_the_pre_release_baseline_but_not_the_stable_version_is_not_a_pass():
-    # stable 0.011 (1.1x the floor: within), canary 0.016 (1.6x the floor: soft; 1.45x the stable: within)
-    d = decide(paired(4, {"error_rate": 0.016, "p99_latency": 0.02}, {"error_rate": 0.011, "p99_latency": 0.02}))
+    # stable 0.011 (1.1x the floor: within), canary 0.016 (1.6x the floor: soft, shown by 320 errors
+    # in 20000 requests; 1.45x the stable: within)
+    d = decide(paired(4, {"error_rate": 0.016, "p99_latency": 0.02}, {"error_rate": 0.011, "p99_latency": 0.02}, requests=20000))
     assert d.status is Status.SOFT and d.soft_keys == ("pre-release:error_rate",)
     assert BOTH_DEGRADED not in d.reasons[0] and "not a pass" in d.reasons[0]
 
@@ -140,6 +142,14 @@ def test_health_is_judged_once_per_poll_as_the_watch_window_does():
     polls = [paired(t, HEALTHY, HEALTHY, health_ok=False) for t in (4, 8)]
     d = compare(policy, PRE, polls)
     assert d.status is Status.HARD and d.trigger_metric == "health" and d.health_failures == 2
+
+
+def test_a_canary_worse_than_the_stable_version_by_its_ratio_only_is_inconclusive_never_a_pass():
+    # 1 error in 20 requests against a stable version without errors: 5x by the ratio, no evidence
+    d = decide(paired(4, {"error_rate": 0.05, "p99_latency": 0.02}, HEALTHY))
+    assert d.status is Status.OK and d.reasons == ()  # no finding ...
+    assert d.readings[0].classification.value == "inconclusive"  # ... and no pass
+    assert d.side_by_side[0].outcome == "inconclusive"
 
 
 def test_a_firing_alert_in_a_canary_step_is_judged_once_per_poll():

@@ -19,6 +19,11 @@ rejects it; the ratio of f*p0 against p0 does grow with it, and accumulates over
 sustained 2x at low traffic is shown within a few polls while a lone error is not. The reset at
 0 (CUSUM) keeps healthy polls from banking credit against a later regression.
 
+The likelihood ratio of f*p0 against p0 credits each error only ln(f), so a large jump at low
+traffic (6 errors in 20 requests against 1%) would wait for more polls; each poll's own counts
+are therefore also tested exactly (one-sided binomial test of "rate <= f*p0", p <= 1 - c), and
+either shows the breach.
+
 The judge (core.judge) classifies the poll by its own ratio first; only a soft or hard point
 reading comes here (`gate`). Hard is checked first; a point-hard poll with only soft evidence is
 soft; without enough evidence the reading is INCONCLUSIVE (never a pass, never a finding:
@@ -59,10 +64,11 @@ class Evidence:
     soft_score: float | None = None  # a point-hard poll: the score for the soft factor too
     soft_factor: float | None = None
     alone: bool = False  # this poll's counts alone show it (high traffic: today's words)
+    exact_p: float = 1.0  # this poll's exact p-value of "rate <= factor x baseline" (one-sided)
 
     @property
     def shown(self) -> bool:
-        return self.score >= self.needed
+        return _shown(self.score, self.exact_p, self.needed, self.confidence)
 
 
 def needed(confidence: float) -> float:
@@ -156,11 +162,29 @@ def _testable(p0: float | None) -> bool:
     return p0 is not None and 0.0 < p0 < 1.0
 
 
-def _gated(point: Classification, rule: MetricRule, scores: dict[float, float], h: float) -> Classification:
-    """The reading a point classification becomes with the scores after the same poll."""
-    if point is Classification.HARD and rule.hard is not None and scores[rule.hard] >= h:
+def _exact(own: tuple[int, int] | None, p0: float, factor: float) -> float:
+    """This poll's own one-sided exact binomial p-value of "rate <= factor x p0" (1.0 without
+    counts): what catches a large jump at once, which the likelihood ratio of factor x p0 against
+    p0 under-weights (20 errors in 40 requests score only ln(factor) per error)."""
+    return 1.0 if own is None else above_limit_p(own[0], own[1], min(factor * p0, 1.0))
+
+
+def _shown(score: float, exact_p: float, h: float, confidence: float) -> bool:
+    return score >= h or exact_p <= 1.0 - confidence
+
+
+def _gated(
+    point: Classification, rule: MetricRule, scores: dict[float, float], h: float,
+    exact: dict[float, float] | None = None, confidence: float = 0.99,
+) -> Classification:
+    """The reading a point classification becomes with the scores after the same poll (and, with
+    `exact`, that poll's own exact p-values per factor)."""
+    def shown(factor: float) -> bool:
+        return _shown(scores[factor], (exact or {}).get(factor, 1.0), h, confidence)
+
+    if point is Classification.HARD and rule.hard is not None and shown(rule.hard):
         return Classification.HARD
-    if point in (Classification.HARD, Classification.SOFT) and rule.soft is not None and scores[rule.soft] >= h:
+    if point in (Classification.HARD, Classification.SOFT) and rule.soft is not None and shown(rule.soft):
         return Classification.SOFT
     if point in (Classification.HARD, Classification.SOFT):
         return Classification.INCONCLUSIVE
@@ -169,7 +193,7 @@ def _gated(point: Classification, rule: MetricRule, scores: dict[float, float], 
 
 def _conclusive(
     policy: WatchPolicy, rule: MetricRule, polls: Sequence[Poll], paths: dict[float, _Path],
-    classify: Callable[[float], Classification], h: float,
+    classify: Callable[[float], Classification], h: float, p0: float,
 ) -> list[bool]:
     out = []
     for i, poll in enumerate(polls):
@@ -178,8 +202,10 @@ def _conclusive(
             continue
         value, _ = _sample(_lookup(poll.values, rule.name))
         point = classify(value)  # type: ignore[arg-type]
-        if point in (Classification.SOFT, Classification.HARD) and counts(rule, poll) is not None:
-            point = _gated(point, rule, {f: p.scores[i] for f, p in paths.items()}, h)
+        own = counts(rule, poll)
+        if point in (Classification.SOFT, Classification.HARD) and own is not None:
+            exact = {f: _exact(own, p0, f) for f in paths}
+            point = _gated(point, rule, {f: p.scores[i] for f, p in paths.items()}, h, exact, policy.confidence)
         out.append(point is not Classification.INCONCLUSIVE)
     return out
 
@@ -203,7 +229,8 @@ def gate(
     h = needed(policy.confidence)
     paths = {f: _path(rule, polls, p0, f) for f in _factors(rule)}
     scores = {f: p.scores[-1] for f, p in paths.items()}
-    gated = _gated(point, rule, scores, h)
+    exact = {f: _exact(own, p0, f) for f in paths}
+    gated = _gated(point, rule, scores, h, exact, policy.confidence)
     factor = {Classification.HARD: rule.hard, Classification.SOFT: rule.soft}.get(gated)
     tested = factor if factor is not None else (rule.hard if point is Classification.HARD else rule.soft)
     assert tested is not None
@@ -213,8 +240,8 @@ def gate(
         factor=tested, score=scores[tested], needed=h, confidence=policy.confidence, baseline=p0,
         errors=own[0], requests=own[1], since=path.starts[-1], since_errors=path.run_counts[-1][0],
         since_requests=path.run_counts[-1][1],
-        conclusive_before=any(_conclusive(policy, rule, polls[:-1], {f: _cut(p, len(polls) - 1) for f, p in paths.items()}, classify, h)),
-        soft_score=soft_score, soft_factor=rule.soft if soft_score is not None else None,
+        conclusive_before=any(_conclusive(policy, rule, polls[:-1], {f: _cut(p, len(polls) - 1) for f, p in paths.items()}, classify, h, p0)),
+        soft_score=soft_score, soft_factor=rule.soft if soft_score is not None else None, exact_p=exact[tested],
     )
     text = f"{reading.explanation}; {words(rule.name, ev)}"
     at = format_elapsed(_elapsed(last))
@@ -251,7 +278,7 @@ def keep_from(
     paths = {f: _path(rule, polls, p0, f) for f in _factors(rule)}
     if not paths:
         return len(polls)
-    conclusive = _conclusive(policy, rule, polls, paths, classify, h)
+    conclusive = _conclusive(policy, rule, polls, paths, classify, h, p0)
     newest = max((i for i, c in enumerate(conclusive) if c), default=None)
     # Resets before the newest conclusive poll; with none, any reset (nothing conclusive to keep).
     limit = len(polls) if newest is None else newest
@@ -273,10 +300,10 @@ def words(metric: str, ev: Evidence) -> str:
         run = "no evidence carried from earlier polls"
     else:
         run = f"{errors(ev.since_errors)} in {ev.since_requests} since {format_elapsed(ev.since)}"
-    verb = "shows" if ev.shown else "needed to show"
+    by_score = ev.score >= ev.needed
     score = (
-        f"evidence {_fmt_score(ev.score)} of the {_fmt_score(ev.needed)} {verb}"
-        if not ev.shown else f"evidence {_fmt_score(ev.score)} >= the {_fmt_score(ev.needed)} needed: it shows"
+        f"evidence {_fmt_score(ev.score)} >= the {_fmt_score(ev.needed)} needed: it shows" if by_score
+        else f"evidence {_fmt_score(ev.score)} of the {_fmt_score(ev.needed)} needed to show"
     )
     text = (
         f"{this}; {run}; {score} {metric} >= {_fmt_factor(ev.factor)} the baseline"
@@ -284,6 +311,8 @@ def words(metric: str, ev: Evidence) -> str:
         f" (binomial likelihood ratio of {_fmt_percent(min(ev.factor * ev.baseline, 1.0))} against"
         f" {_fmt_percent(ev.baseline)}, accumulated over the polls)"
     )
+    alone = "shows it" if ev.exact_p <= 1.0 - ev.confidence else "does not show it"
+    text += f"; this poll alone {alone} (one-sided exact binomial test of {metric} <= {_fmt_factor(ev.factor)} the baseline: p = {ev.exact_p:.2g})"
     if ev.soft_score is not None and ev.soft_factor is not None:
         shown = "shown" if ev.soft_score >= ev.needed else "not shown"
         text += f"; >= {_fmt_factor(ev.soft_factor)}: evidence {_fmt_score(ev.soft_score)}, {shown}"
