@@ -284,3 +284,17 @@ def test_high_traffic_histories_decide_as_the_point_rule_poll_by_poll(histories_
     shape = [(e.poll.elapsed, e.decision.status, e.decision.reasons, e.decision.trigger, e.ask) for e in new.entries]
     assert shape == [(e.poll.elapsed, e.decision.status, e.decision.reasons, e.decision.trigger, e.ask) for e in old.entries]
     assert not any(r.classification is Classification.INCONCLUSIVE for e in new.entries for r in e.decision.readings)
+
+
+def test_a_large_jump_at_low_traffic_is_shown_by_its_own_poll():
+    # 6 errors in 20 requests against the 1% floor: the likelihood ratio of 2% against 1% scores
+    # only 4.0 of the 4.6 needed, but the poll's exact test of "rate <= 2%" has p = 1.9e-06.
+    policy = WatchPolicy(rules=(DEFAULT_RULES["error_rate"],), min_requests=10)
+    decision = judge(policy, {"error_rate": 0.0}, [Poll(60.0, {"error_rate": 0.3}, requests=20)])
+    assert decision.status is Status.HARD
+    (reading,) = decision.readings
+    assert reading.evidence.score < reading.evidence.needed
+    assert "this poll alone shows it (one-sided exact binomial test of error_rate <= 2.0x the baseline: p = 1.9e-06)" in reading.explanation
+    # one error in twenty is still not evidence: p = 0.33
+    lone = judge(policy, {"error_rate": 0.0}, [Poll(60.0, {"error_rate": 0.05}, requests=20)])
+    assert lone.readings[0].classification is Classification.INCONCLUSIVE and "p = 0.33" in lone.readings[0].explanation
