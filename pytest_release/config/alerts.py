@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from pytest_release.config.model import AlertsSettings, Environment
-from pytest_release.config.schema import _bool, _Node, _positive_duration, _ranged, _str
+from pytest_release.config.schema import _bool, _Node, _positive_duration, _ranged, _str, basic_auth_env
 from pytest_release.core.alerts import ALERT_CLASSES, DEFAULT_SEVERITIES, DEFAULT_SEVERITY_LABEL, DEFAULT_UNMAPPED
 
 SOURCES = ("alertmanager", "prometheus")
@@ -88,13 +88,7 @@ def read_alerts(node: _Node) -> AlertsSettings:
     if not isinstance(raw_headers, dict) or not all(isinstance(k, str) and k and isinstance(v, (str, int)) and not isinstance(v, bool) for k, v in raw_headers.items()):
         node.fail("expected a mapping of header names to values (values are never shown)", "headers")
     headers = {k: str(v) for k, v in raw_headers.items()}
-    basic = node.child("basic_auth_env")
-    basic_pair = None
-    if basic.data:
-        basic_pair = (basic.get("username", None, _str), basic.get("password", None, _str))
-        if None in basic_pair:
-            basic.fail("needs both 'username' and 'password' (names of environment variables)")
-    basic.finish()
+    basic_pair = basic_auth_env(node)
     token_env = node.get("bearer_token_env", None, _str)
     if token_env and basic_pair:
         node.fail("give Alertmanager either a bearer token or basic auth, not both", "bearer_token_env")

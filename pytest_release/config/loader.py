@@ -54,6 +54,7 @@ from pytest_release.config.schema import (
     _str,
     _str_list,
     _whole,
+    basic_auth_env,
     expand_env,
 )
 from pytest_release.config.source import Mapping as YamlMapping
@@ -445,13 +446,7 @@ def _read_metrics(node: _Node) -> MetricsSettings:
         for key in ("query_params", "headers", "flavor", "max_sample_age"):
             if key in node.data:
                 node.fail("applies to a Prometheus-compatible API only (metrics.provider prometheus)", key)
-    basic = node.child("basic_auth_env")
-    basic_pair = None
-    if basic.data:
-        basic_pair = (basic.get("username", None, _str), basic.get("password", None, _str))
-        if None in basic_pair:
-            basic.fail("needs both 'username' and 'password' (names of environment variables)")
-    basic.finish()
+    basic_pair = basic_auth_env(node)
     settings = MetricsSettings(
         provider=provider,
         url=node.get("url", None, _str),

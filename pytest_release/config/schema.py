@@ -227,6 +227,19 @@ def _limit(value: Any) -> float:
     return number
 
 
+def basic_auth_env(node: "_Node") -> tuple[str, str] | None:
+    """`basic_auth_env: {username: VAR, password: VAR}` under `node`: the names of the environment
+    variables holding the credentials (never the values), both or neither."""
+    basic = node.child("basic_auth_env")
+    pair = None
+    if basic.data:
+        pair = (basic.get("username", None, _str), basic.get("password", None, _str))
+        if None in pair:
+            basic.fail("needs both 'username' and 'password' (names of environment variables)")
+    basic.finish()
+    return pair  # type: ignore[return-value]
+
+
 def expand_env(value: Any, environ: Mapping[str, str], file: Path, used: EnvUse | None = None, path: str = "", line: int | None = None) -> Any:
     """Replace ${VAR} and ${VAR:-default} in every string of the loaded YAML, keeping the lines
     each mapping and list remembers. An unset variable is an error naming the key path."""

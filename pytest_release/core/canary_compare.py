@@ -47,7 +47,7 @@ from pytest_release.core.judge import (
     judge,
     ratio_words,
 )
-from pytest_release.core.timeline import Step, judge_end
+from pytest_release.core.timeline import Step, asking, judge_end
 from pytest_release.core.words import _fmt_num
 
 __all__ = [
@@ -296,10 +296,7 @@ class CanaryVsStable:
         )
         if final:
             decision = judge_end(decision)
-        if decision.status is not Status.SOFT:
-            return Step(poll, decision, final, ask=False)
-        new = tuple(key for key in decision.soft_keys if key not in self.accepted)
-        return Step(poll, decision, final, ask=bool(new), asked_about=new)
+        return asking(poll, decision, final, self.accepted)
 
     def accept(self, keys: Iterable[str]) -> None:
         """A person answered "continue" or "extend": these findings are not asked about again."""

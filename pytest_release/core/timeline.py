@@ -31,7 +31,7 @@ from pytest_release.core.judge import (
 )
 from pytest_release.core.readings import _clean_baseline, _effective_baseline, _lookup, _same_time
 
-__all__ = ["Step", "WindowJudge", "judge_end", "judge_timeline", "needed_history"]
+__all__ = ["Step", "asking", "WindowJudge", "judge_end", "judge_timeline", "needed_history"]
 
 
 def judge_end(decision: WatchDecision) -> WatchDecision:
@@ -111,6 +111,14 @@ class Step:
         return "escalate" if self.ask else "continue"
 
 
+def asking(poll: Poll, decision: WatchDecision, final: bool, accepted: set[str]) -> Step:
+    """The step a decision makes: a person is asked about each soft finding not accepted before."""
+    if decision.status is not Status.SOFT:
+        return Step(poll, decision, final, ask=False)
+    new = tuple(key for key in decision.soft_keys if key not in accepted)
+    return Step(poll, decision, final, ask=bool(new), asked_about=new)
+
+
 @dataclass
 class WindowJudge:
     """The judge of one window, fed one poll at a time. Keeps only the history the judge can
@@ -128,10 +136,7 @@ class WindowJudge:
         if final:
             decision = judge_end(decision)
         self.history = needed_history(self.policy, self.history, self.baseline)
-        if decision.status is not Status.SOFT:
-            return Step(poll, decision, final, ask=False)
-        new = tuple(key for key in decision.soft_keys if key not in self.accepted)
-        return Step(poll, decision, final, ask=bool(new), asked_about=new)
+        return asking(poll, decision, final, self.accepted)
 
     def accept(self, keys: Iterable[str]) -> None:
         """A person answered "continue" or "extend": these findings are not asked about again."""
