@@ -235,7 +235,9 @@ def gate(
     tested = factor if factor is not None else (rule.hard if point is Classification.HARD else rule.soft)
     assert tested is not None
     path = paths[tested]
-    soft_score = scores[rule.soft] if point is Classification.HARD and gated is not Classification.HARD and rule.soft is not None else None
+    # A point-hard poll left inconclusive: say how far the soft factor got too (when it is shown,
+    # the soft factor is the one tested and its words already say so).
+    soft_score = scores[rule.soft] if point is Classification.HARD and gated is Classification.INCONCLUSIVE and rule.soft is not None else None
     ev = Evidence(
         factor=tested, score=scores[tested], needed=h, confidence=policy.confidence, baseline=p0,
         errors=own[0], requests=own[1], since=path.starts[-1], since_errors=path.run_counts[-1][0],
