@@ -382,7 +382,7 @@ def _evidence_json(ev: Any) -> dict[str, Any] | None:
         "errors": ev.errors, "requests": ev.requests, "since": None if ev.since is None else format_elapsed(ev.since),
         "since_errors": ev.since_errors, "since_requests": ev.since_requests, "score": round(ev.score, 6),
         "needed": round(ev.needed, 6), "factor": ev.factor, "confidence": ev.confidence, "baseline": ev.baseline,
-        "shown": ev.shown,
+        "exact_p": ev.exact_p, "shown": ev.shown,
     }
 
 
