@@ -24,6 +24,5 @@ if ! "$venv/bin/python" -c 'import pytest_release, scipy, hypothesis, prometheus
 fi
 cd "$repo"
 # The suite is mostly real subprocesses and servers waiting on each other: four workers keep
-# it under ten minutes on two cores. Work stealing: an idle worker takes queued tests from a busy
-# one, so the dozens of 10-25 s real releases do not all end up at the tail of one worker.
-exec "$venv/bin/python" -m pytest -n 4 --dist worksteal "$@"
+# it well under ten minutes on two cores.
+exec "$venv/bin/python" -m pytest -n 4 "$@"
